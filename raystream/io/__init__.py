@@ -1,0 +1,6 @@
+"""Input and output connectors (``pw.io.*``)."""
+
+from raystream.io import csv, jsonlines, null, plaintext
+from raystream.io.subscribe import subscribe
+
+__all__ = ["csv", "jsonlines", "null", "plaintext", "subscribe"]

@@ -1,0 +1,74 @@
+"""The coordinator actor: a thin Ray shell around :class:`CommitProtocol`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raystream.actors.protocol import END, CommitProtocol
+
+
+class CoordinatorActor:
+    """Hands out commit times, tracks sink durability, tells readers when to commit.
+
+    All rules live in :class:`raystream.actors.protocol.CommitProtocol`; this
+    class only adds the reader handles it pushes commits to.
+
+    Args:
+        readers: Reader id -> source name.
+        sinks: Sink ids.
+        backlog_limits: Source name -> ``max_backlog_size``.
+    """
+
+    def __init__(self, readers: dict[str, str], sinks: list[str],
+                 backlog_limits: dict[str, int | None]) -> None:
+        self.protocol = CommitProtocol(readers, sinks, backlog_limits)
+        self.handles: dict[str, Any] = {}
+        self.commit_latency_ms: list[float] = []
+
+    def attach(self, handles: dict[str, Any]) -> None:
+        """Receives the reader actor handles (created after the coordinator)."""
+        self.handles.update(handles)
+
+    def add_reader(self, reader: str, source: str, handle: Any) -> int:
+        """Registers a reader started while running; returns its channel start bound."""
+        bound = self.protocol.add_reader(reader, source)
+        self.handles[reader] = handle
+        return bound + 1
+
+    def lease(self, reader: str) -> int:
+        """See :meth:`CommitProtocol.lease`."""
+        return self.protocol.lease(reader)
+
+    def close_minibatch(self, reader: str, time: int, rows: int, position: Any,
+                        finished: bool, in_flight: int, hungry: bool) -> tuple[int, int | None]:
+        """Closes a minibatch and rebalances the backlog in one call.
+
+        Returns:
+            ``(next_time, allowance)``; ``next_time`` is ``END`` when finished.
+        """
+        next_time = self.protocol.close(reader, time, rows, position, finished)
+        allowance = None if finished else self.protocol.rebalance(reader, in_flight, hungry)
+        return next_time, allowance
+
+    def rebalance(self, reader: str, in_flight: int, hungry: bool) -> int | None:
+        """See :meth:`CommitProtocol.rebalance`."""
+        return self.protocol.rebalance(reader, in_flight, hungry)
+
+    def sink_flushed(self, sink: str, frontier: int) -> None:
+        """Records a sink's durable frontier and pushes the commits that became safe."""
+        for commit in self.protocol.sink_flushed(sink, frontier):
+            handle = self.handles.get(commit.reader)
+            if handle is not None:
+                handle.commit.remote(commit.position, commit.durable)
+
+    def status(self) -> dict[str, Any]:
+        """See :meth:`CommitProtocol.status`."""
+        return self.protocol.status()
+
+    def is_done(self) -> bool:
+        """True when every reader finished and every sink is durable to the end."""
+        return self.protocol.done
+
+    def end(self) -> int:
+        """The END frontier (for drivers that do not import the protocol)."""
+        return END

@@ -1,0 +1,58 @@
+"""The operator actor: hosts one kernel, tracks its input frontier, forwards output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from raystream.actors.messages import Data, Kernel, Message
+from raystream.actors.outbox import Outbox, Route
+from raystream.actors.protocol import FrontierTracker
+
+
+class OperatorActor:
+    """Runs a kernel on incoming batches (wrapped with ``ray.remote`` by the runtime).
+
+    Args:
+        name: Readable actor name.
+        sender: This instance's channel id.
+        instance: Instance number within the stage.
+        kernel: Builds the kernel for this instance.
+        channels: Input channels ``(port, sender)``.
+        routes: Output routes.
+    """
+
+    def __init__(self, name: str, sender: str, instance: int,
+                 kernel: Callable[[int], Kernel], channels: list[tuple[int, str]],
+                 routes: list[Route]) -> None:
+        self.name = name
+        self.kernel = kernel(instance)
+        self.tracker = FrontierTracker(channels)
+        self.outbox = Outbox(sender, instance, routes)
+        self.rows_in = 0
+        self.batches_in = 0
+
+    def receive(self, port: int, sender: str, messages: tuple[Message, ...]) -> None:
+        """Processes messages from one upstream channel, in order."""
+        for message in messages:
+            if isinstance(message, Data):
+                self.rows_in += message.batch.num_rows
+                self.batches_in += 1
+                for time, batch in self.kernel.on_data(port, message.time, message.batch):
+                    self.outbox.data(time, batch)
+            else:
+                frontier = self.tracker.update(port, sender, message.frontier)
+                if frontier is not None:
+                    for time, batch in self.kernel.on_frontier(frontier):
+                        self.outbox.data(time, batch)
+                    self.outbox.progress(frontier)
+        self.outbox.flush()
+
+    def add_channel(self, port: int, sender: str, start: int) -> None:
+        """Accepts a new upstream channel (a reader started while running)."""
+        self.tracker.add_channel(port, sender, start)
+
+    def stats(self) -> dict[str, Any]:
+        """Returns counters for monitoring."""
+        return {"name": self.name, "rows_in": self.rows_in, "batches_in": self.batches_in,
+                "rows_out": self.outbox.rows_out, "frontier": self.tracker.frontier}

@@ -1,0 +1,234 @@
+"""Deploys a :class:`PhysicalPlan` as Ray actors and drives it from the driver process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time as _time
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from raystream.actors.coordinator import CoordinatorActor
+from raystream.actors.operator import OperatorActor
+from raystream.actors.outbox import Route
+from raystream.actors.plan import (
+    DATA,
+    ERRORS,
+    OperatorStage,
+    PhysicalPlan,
+    ReaderStage,
+    SinkStage,
+    Stage,
+    channel_id,
+)
+from raystream.actors.reader import ReaderActor, ReaderConfig
+from raystream.actors.sink import SinkActor
+
+log = logging.getLogger("raystream.runtime")
+
+_READER_GROUPS = {"loop": 1, "control": 1}
+
+
+class PipelineError(RuntimeError):
+    """The pipeline failed; the message carries the failing actor's error."""
+
+
+def ensure_ray() -> None:
+    """Connects to ``RAY_ADDRESS`` if set, else starts (or reuses) a local Ray."""
+    if ray.is_initialized():
+        return
+    ray.init(address=os.environ.get("RAY_ADDRESS") or None, logging_level=logging.WARNING,
+             log_to_driver=True, configure_logging=False)
+
+
+def cluster_cpus() -> int:
+    """Number of CPUs in the Ray cluster (starting a local Ray if needed)."""
+    ensure_ray()
+    return int(ray.cluster_resources().get("CPU", 1))
+
+
+@dataclass
+class _Deployed:
+    handles: dict[int, list[Any]] = field(default_factory=dict)
+    readers: dict[str, Any] = field(default_factory=dict)
+    run_refs: dict[Any, str] = field(default_factory=dict)
+    driver_sinks: list[tuple[SinkStage, Any]] = field(default_factory=list)
+
+
+class Pipeline:
+    """A running pipeline: its actors, and the loop that waits for it.
+
+    Args:
+        plan: What to run.
+    """
+
+    def __init__(self, plan: PhysicalPlan) -> None:
+        self.plan = plan
+        self.deployed = _Deployed()
+        self.coordinator: Any = None
+        self.finished_sinks: set[int] = set()
+
+    # -- deploy --------------------------------------------------------------
+
+    def start(self) -> Pipeline:
+        """Creates every actor and starts the readers."""
+        ensure_ray()
+        plan = self.plan
+        readers = {rid: f"{s.name}#{s.id}" for s in plan.stages if isinstance(s, ReaderStage)
+                   for rid in self._ids(s)}
+        limits = {f"{s.name}#{s.id}": s.max_backlog_size for s in plan.stages
+                  if isinstance(s, ReaderStage)}
+        sinks = [channel_id(s.id, 0) for s in plan.stages if isinstance(s, SinkStage)]
+        self.coordinator = ray.remote(CoordinatorActor).options(
+            name=f"{plan.name}:coordinator", **self._resources("coordinator"),
+        ).remote(readers, sinks, limits)
+        for stage in reversed(plan.stages):
+            self.deployed.handles[stage.id] = self._create(stage)
+        ray.get(self.coordinator.attach.remote(self.deployed.readers))
+        for reader_id, handle in self.deployed.readers.items():
+            self.deployed.run_refs[handle.run.remote()] = reader_id
+        return self
+
+    def _ids(self, stage: Stage) -> list[str]:
+        return [channel_id(stage.id, i) for i in range(stage.parallelism)]
+
+    def _resources(self, kind: str) -> dict[str, Any]:
+        per_kind = self.plan.options.get("resources", {})
+        options = dict(per_kind.get(kind, {"num_cpus": 0}))
+        options.setdefault("num_cpus", 0)
+        return options
+
+    def _routes(self, stage: Stage, output: str) -> list[Route]:
+        routes = []
+        for consumer, channel in self.plan.consumers(stage.id):
+            if channel.output != output:
+                continue
+            targets = tuple(self.deployed.handles[consumer.id])
+            routes.append(Route(targets, channel.port, channel.routing, channel.hash_columns))
+        return routes
+
+    def _channels(self, stage: OperatorStage | SinkStage, instance: int) -> list[tuple[int, str]]:
+        channels = []
+        for channel in stage.inputs:
+            upstream = self.plan.stage(channel.stage)
+            if channel.routing == "forward":
+                channels.append((channel.port, channel_id(upstream.id, instance)))
+            else:
+                channels.extend((channel.port, channel_id(upstream.id, j))
+                                for j in range(upstream.parallelism))
+        return channels
+
+    def _create(self, stage: Stage) -> list[Any]:
+        if isinstance(stage, SinkStage):
+            return [self._create_sink(stage)]
+        if isinstance(stage, OperatorStage):
+            return [self._create_operator(stage, i) for i in range(stage.parallelism)]
+        return [self._create_reader(stage, i) for i in range(stage.parallelism)]
+
+    def _create_sink(self, stage: SinkStage) -> Any:
+        name = f"{self.plan.name}:sink:{stage.name}"
+        handle = ray.remote(SinkActor).options(name=name, **self._resources("sink")).remote(
+            name, channel_id(stage.id, 0), stage.sink, stage.format,
+            self._channels(stage, 0), self.coordinator,
+            stream_writes=getattr(stage.format, "streamable", True))
+        if stage.sink is None:
+            self.deployed.driver_sinks.append((stage, handle))
+        return handle
+
+    def _create_operator(self, stage: OperatorStage, instance: int) -> Any:
+        name = f"{self.plan.name}:op:{stage.name}:{instance}"
+        return ray.remote(OperatorActor).options(name=name, **self._resources("operator")).remote(
+            name, channel_id(stage.id, instance), instance, stage.kernel,
+            self._channels(stage, instance), self._routes(stage, DATA))
+
+    def _create_reader(self, stage: ReaderStage, instance: int) -> Any:
+        partitions = stage.groups[instance]
+        reader_id = channel_id(stage.id, instance)
+        name = f"{self.plan.name}:reader:{stage.name}:{'+'.join(partitions)}"
+        config = ReaderConfig(
+            reader_id=reader_id, name=name, partitions=partitions,
+            autocommit_ms=stage.autocommit_ms, max_batch_rows=stage.max_batch_rows,
+            backlog_limited=stage.max_backlog_size is not None,
+            terminate_on_error=self.plan.terminate_on_error)
+        actor_class = ray.remote(concurrency_groups=_READER_GROUPS)(ReaderActor)
+        handle = actor_class.options(name=name, **self._resources("reader")).remote(
+            config, stage.source, stage.prepare, self._routes(stage, DATA),
+            self._routes(stage, ERRORS), self.coordinator)
+        self.deployed.readers[reader_id] = handle
+        return handle
+
+    # -- drive ---------------------------------------------------------------
+
+    def wait(self, timeout: float | None = None, poll_s: float = 0.05) -> None:
+        """Blocks until the pipeline ends, running driver-side callbacks meanwhile.
+
+        Raises:
+            PipelineError: If an actor failed (the pipeline is shut down first).
+            TimeoutError: If ``timeout`` passed first (the pipeline keeps running).
+        """
+        deadline = None if timeout is None else _time.monotonic() + timeout
+        pending = list(self.deployed.run_refs)
+        while True:
+            ready, pending = ray.wait(pending, timeout=poll_s, num_returns=len(pending)) \
+                if pending else ([], [])
+            for ref in ready:
+                self._check(ref)
+            self._drain_driver_sinks()
+            if not pending and ray.get(self.coordinator.is_done.remote()):
+                self._drain_driver_sinks()
+                return
+            if deadline is not None and _time.monotonic() > deadline:
+                raise TimeoutError("pipeline still running")
+
+    def _check(self, ref: Any) -> None:
+        try:
+            ray.get(ref)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the root cause
+            reader = self.deployed.run_refs.get(ref, "?")
+            self.shutdown()
+            raise PipelineError(f"{reader}: {_root_cause(exc)}") from exc
+
+    def _drain_driver_sinks(self) -> None:
+        for stage, handle in self.deployed.driver_sinks:
+            if stage.id in self.finished_sinks:
+                continue
+            frontier = None
+            for time, batch in ray.get(handle.drain.remote()):
+                if batch is None:
+                    frontier = time
+                else:
+                    stage.callbacks.on_batch(time, batch)
+            if frontier is not None:
+                stage.callbacks.on_frontier(frontier)
+                ray.get(handle.ack.remote(frontier))
+                if frontier >= ray.get(self.coordinator.end.remote()):
+                    self.finished_sinks.add(stage.id)
+
+    def stop(self) -> None:
+        """Asks every reader to end its stream (the rest follows the normal end)."""
+        for handle in self.deployed.readers.values():
+            handle.stop.remote()
+
+    def status(self) -> dict[str, Any]:
+        """Returns the coordinator's status."""
+        return ray.get(self.coordinator.status.remote())
+
+    def shutdown(self) -> None:
+        """Kills every actor of the pipeline."""
+        for handles in self.deployed.handles.values():
+            for handle in handles:
+                ray.kill(handle, no_restart=True)
+        if self.coordinator is not None:
+            ray.kill(self.coordinator, no_restart=True)
+        self.deployed.handles.clear()
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost error message of a (possibly nested) Ray task error."""
+    cause = getattr(exc, "cause", None)
+    while cause is not None and getattr(cause, "cause", None) is not None:
+        cause = cause.cause
+    target = cause or exc
+    return f"{type(target).__name__}: {target}"

@@ -1,0 +1,44 @@
+"""API errors that point at the user's line, not at raystream's internals."""
+
+from __future__ import annotations
+
+import linecache
+import sys
+from pathlib import Path
+
+_PACKAGE_DIRS = tuple(str(Path(__file__).resolve().parent.parent / d) + "/"
+                      for d in ("raystream", "actors", "connectors"))
+
+
+def user_location() -> str:
+    """Returns ``file:line: code`` of the innermost caller outside raystream."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = str(Path(frame.f_code.co_filename).resolve())
+        if not filename.startswith(_PACKAGE_DIRS) and "/pydantic/" not in filename:
+            code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}: {code}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+class RaystreamError(Exception):
+    """Base class of raystream's API errors."""
+
+
+class ApiTypeError(RaystreamError, TypeError):
+    """Wrong type in a pipeline definition (e.g. adding a str to an int)."""
+
+
+class ApiValueError(RaystreamError, ValueError):
+    """Bad argument in a pipeline definition (e.g. an unknown column)."""
+
+
+def api_error(kind: type[RaystreamError], message: str) -> RaystreamError:
+    """Builds an API error whose message ends with the user's line.
+
+    Args:
+        kind: :class:`ApiTypeError` or :class:`ApiValueError`.
+        message: What is wrong, in the user's terms.
+    """
+    return kind(f"{message}\n  occurred here: {user_location()}")

@@ -1,0 +1,44 @@
+"""``pw.io.jsonlines``: JSON-lines files in and out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raystream.io._files import read_files, write_file
+from raystream.schema import SchemaMeta
+from raystream.table import Table
+
+
+def read(path: Any, *, schema: SchemaMeta, mode: str = "streaming",
+         json_field_paths: dict[str, str] | None = None, with_metadata: bool = False,
+         autocommit_duration_ms: int | None = 1500, name: str | None = None,
+         max_backlog_size: int | None = None, debug_data: Any = None,
+         **kwargs: Any) -> Table:
+    """Reads JSON lines (one object per line) from a file, directory or glob.
+
+    Args:
+        path: Where to read.
+        schema: Columns and types; primary keys make later rows replace earlier ones.
+        mode: ``"streaming"`` keeps reading appended lines and new files;
+            ``"static"`` reads what is there and ends.
+        json_field_paths: Column -> JSON Pointer into each object.
+        with_metadata: Add a ``_metadata`` column (path, size, modified_at).
+        autocommit_duration_ms: Maximum time between two commits.
+        name: Source name (logs, monitoring).
+        max_backlog_size: Rows read but not yet written that pause reading.
+        debug_data: Accepted for compatibility; ignored.
+
+    Returns:
+        The table of rows.
+    """
+    return read_files("jsonlines", path, schema=schema, format="json", mode=mode,
+                      json_field_paths=json_field_paths, with_metadata=with_metadata,
+                      autocommit_duration_ms=autocommit_duration_ms, name=name,
+                      max_backlog_size=max_backlog_size,
+                      max_batch_rows=kwargs.get("max_batch_rows"))
+
+
+def write(table: Table, filename: Any, *, name: str | None = None, sort_by: Any = None,
+          **kwargs: Any) -> None:
+    """Writes the table's changes as JSON lines, with ``time`` and ``diff`` fields."""
+    write_file("jsonlines", table, filename, "json", name=name, sort_by=sort_by)
