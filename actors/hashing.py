@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -41,6 +40,8 @@ def hash_array(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
         values = column.fill_null(0.0).to_numpy(zero_copy_only=False).astype(np.float64)
         hashed = splitmix64(values.view(np.uint64))
     else:
+        import pandas as pd  # noqa: PLC0415 - slow import, only for non-numeric keys
+
         objects = column.to_pandas().to_numpy(dtype=object)
         if pa.types.is_list(typ) or pa.types.is_struct(typ):
             objects = np.array([repr(v) for v in objects], dtype=object)

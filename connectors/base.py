@@ -84,6 +84,8 @@ class PartitionReader(Protocol):
 
         Must not block longer than about ``timeout_s``; must keep the client
         alive (for Kafka: keep polling so the consumer stays in its group).
+        ``max_records == 0`` is a keep-alive poll while paused: serve the
+        client's callbacks and heartbeats, return no records.
         """
         ...
 
@@ -92,7 +94,11 @@ class PartitionReader(Protocol):
         ...
 
     def exhausted(self) -> bool:
-        """Returns True when a bounded (static) read has returned everything."""
+        """Returns True when nothing more will ever come from these partitions.
+
+        Static reads: everything up to the end was returned. Dynamic sources
+        (Kinesis): the shard is closed (resharded) and was read to its end.
+        """
         ...
 
     def pause(self) -> None:
@@ -129,12 +135,20 @@ class PartitionInfo:
 
 
 class SourceSpec(Protocol):
-    """A picklable source description; opened inside a reader actor."""
+    """A picklable source description; opened inside a reader actor.
+
+    For a *dynamic* source (``SourceDescriptor.dynamic``; Kinesis) the driver
+    calls :meth:`list_partitions` again every few seconds while running. A
+    partition whose ``parents`` are listed gets its reader only after the
+    parents' readers are exhausted (read to their end); a parent's reader ends
+    only after its children have readers. Each dynamic partition has its own
+    reader.
+    """
 
     name: str
 
     def list_partitions(self) -> list[PartitionInfo]:
-        """Lists the source's partitions (called by the driver when planning)."""
+        """Lists the source's partitions (driver side; raise a clear error if unreachable)."""
         ...
 
     def open(self, partitions: list[str]) -> PartitionReader:

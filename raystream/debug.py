@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from raystream import dtypes as dt
@@ -74,6 +76,8 @@ def table_from_rows(schema: SchemaMeta, rows: list[tuple], **kwargs: Any) -> Tab
 def table_from_pandas(df: pd.DataFrame, id_from: list[str] | None = None,
                       schema: SchemaMeta | None = None, **kwargs: Any) -> Table:
     """A static table from a pandas DataFrame."""
+    import pandas as pd  # noqa: F401,PLC0415 - pandas is imported only when used
+
     batch = pa.RecordBatch.from_pandas(df, preserve_index=False)
     types = schema.typehints() if schema is not None else \
         {f.name: dt.dtype_of_arrow(f.type, optional=f.nullable and
@@ -161,6 +165,8 @@ def _capture(table: Table, **options: Any) -> tuple[list[str], dict[int, tuple]]
 
 def table_to_pandas(table: Table, *, include_id: bool = True, **options: Any) -> pd.DataFrame:
     """Runs the pipeline up to ``table`` and returns its final state as a DataFrame."""
+    import pandas as pd  # noqa: PLC0415
+
     names, rows = _capture(table, **options)
     keys = sorted(rows)
     frame = pd.DataFrame([rows[k] for k in keys], columns=names)
