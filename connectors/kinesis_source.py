@@ -1,0 +1,311 @@
+"""Kinesis source: shards listed with pagination, one reader per shard.
+
+A reader polls its shards with GetRecords; each response becomes one
+RecordBatch through :func:`raystream.connectors.parse.parse_payloads`. A
+throttled shard (or one whose call failed transiently) waits out its own
+exponential backoff with jitter while the reader's other shards go on. An
+expired iterator is renewed ``AFTER_SEQUENCE_NUMBER`` of the last record
+returned. A closed shard is exhausted once GetRecords returns no
+``NextShardIterator`` (every record of it was returned).
+
+Positions are ``{shard: {"sequence": ..., "end": ...}}``; :meth:`commit`
+writes them to checkpoint files (see :mod:`kinesis_positions`), and a reader
+opened again starts ``AFTER_SEQUENCE_NUMBER`` of the committed record.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from raystream.connectors.base import ParsedBatch, ParseSpec, PartitionInfo
+from raystream.connectors.kinesis_client import (
+    Backoff,
+    ConnectionSettings,
+    KinesisError,
+    error_code,
+    is_retryable,
+    make_client,
+)
+from raystream.connectors.kinesis_positions import (
+    CheckpointStore,
+    ShardCheckpoint,
+    decode_position,
+    encode_position,
+    sequence_ids,
+    shard_seed,
+)
+from raystream.connectors.parse import parse_payloads
+
+log = logging.getLogger("raystream.kinesis")
+
+GET_RECORDS_LIMIT = 10000
+_LIST_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class KinesisSourceSpec:
+    """A Kinesis stream to read (picklable; opened in each reader actor).
+
+    Attributes:
+        name: Source name for errors and logs.
+        stream: Stream name.
+        parse: How payloads become columns.
+        settings: Connection settings captured in the driver.
+        state_dir: Directory of the per-shard checkpoint files, or None to
+            keep no positions (every run starts at TRIM_HORIZON).
+        idle_poll_s: Pause between GetRecords calls on a shard that is caught
+            up (AWS allows 5 calls per second per shard).
+        list_page_size: ``MaxResults`` of each ListShards page (None: the service default).
+    """
+
+    name: str
+    stream: str
+    parse: ParseSpec
+    settings: ConnectionSettings
+    state_dir: str | None = None
+    idle_poll_s: float = 0.2
+    list_page_size: int | None = None
+
+    def list_partitions(self) -> list[PartitionInfo]:
+        """Every shard, open or closed, with its parents that are still listed.
+
+        Raises:
+            KinesisError: The stream does not exist or the endpoint is unreachable.
+        """
+        shards = list_shards(make_client(self.settings), self.stream, self.settings,
+                             self.list_page_size)
+        listed = {s["ShardId"] for s in shards}
+        infos = []
+        for shard in shards:
+            parents = tuple(p for p in (shard.get("ParentShardId"),
+                                        shard.get("AdjacentParentShardId")) if p in listed)
+            closed = "EndingSequenceNumber" in shard.get("SequenceNumberRange", {})
+            infos.append(PartitionInfo(shard["ShardId"], parents, closed))
+        return infos
+
+    def open(self, partitions: list[str]) -> KinesisReader:
+        """Opens a reader of the given shards at their committed positions."""
+        return KinesisReader(self, partitions)
+
+    def checkpoints(self) -> CheckpointStore | None:
+        """The checkpoint store, or None if positions are not kept."""
+        return CheckpointStore(self.state_dir, self.stream) if self.state_dir else None
+
+
+def list_shards(client: Any, stream: str, settings: ConnectionSettings,
+                page_size: int | None = None, sleep: Callable[[float], None] = time.sleep,
+                ) -> list[dict[str, Any]]:
+    """Lists every shard of ``stream``, following ``NextToken`` pages.
+
+    Throttling (``LimitExceededException``) and connection failures are
+    retried with backoff; other failures raise :class:`KinesisError`.
+    """
+    shards: list[dict[str, Any]] = []
+    token: str | None = None
+    backoff = Backoff(base_s=0.2, cap_s=5.0)
+    while True:
+        request: dict[str, Any] = {"NextToken": token} if token else {"StreamName": stream}
+        if page_size:
+            request["MaxResults"] = page_size
+        try:
+            response = client.list_shards(**request)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if is_retryable(exc) and backoff.attempts < _LIST_ATTEMPTS:
+                sleep(backoff.next_delay())
+                continue
+            raise _describe_failure(exc, stream, settings, "ListShards") from exc
+        backoff.reset()
+        shards.extend(response.get("Shards", []))
+        token = response.get("NextToken")
+        if not token:
+            return shards
+
+
+def _describe_failure(exc: Exception, stream: str, settings: ConnectionSettings,
+                      call: str) -> KinesisError:
+    code = error_code(exc)
+    if code == "ResourceNotFoundException":
+        return KinesisError(f"Kinesis stream {stream!r} does not exist at "
+                            f"{settings.describe()}: create it first")
+    if code is None:
+        return KinesisError(f"cannot reach Kinesis at {settings.describe()} ({call} on "
+                            f"stream {stream!r}): {exc}")
+    return KinesisError(f"Kinesis {call} on stream {stream!r} at {settings.describe()} "
+                        f"failed: {exc}")
+
+
+@dataclass
+class _Shard:
+    """One shard's reading state."""
+
+    id: str
+    seed: int
+    sequence: str | None = None
+    ended: bool = False
+    iterator: str | None = None
+    next_poll: float = 0.0
+    backoff: Backoff = field(default_factory=Backoff)
+
+    def checkpoint(self) -> ShardCheckpoint:
+        return ShardCheckpoint(self.sequence, self.ended)
+
+
+class KinesisReader:
+    """Reads a set of shards (normally one); see :class:`KinesisSourceSpec`.
+
+    Args:
+        spec: The source.
+        shards: Shard ids to read.
+        client: A boto3 Kinesis client (default: one from ``spec.settings``).
+        clock: Monotonic clock (injectable for tests).
+        sleep: Sleep function (injectable for tests).
+    """
+
+    def __init__(self, spec: KinesisSourceSpec, shards: list[str], client: Any = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.spec = spec
+        self.client = client if client is not None else make_client(spec.settings)
+        self.clock = clock
+        self.sleep = sleep
+        self.store = spec.checkpoints()
+        self.shards = [self._open_shard(s) for s in shards]
+        self.committed = {s.id: s.checkpoint() for s in self.shards}
+        self.paused = False
+        self._turn = 0
+
+    def _open_shard(self, shard_id: str) -> _Shard:
+        shard = _Shard(shard_id, shard_seed(self.spec.stream, shard_id))
+        if self.store is not None:
+            saved = self.store.load(shard_id)
+            shard.sequence, shard.ended = saved.sequence, saved.end
+        return shard
+
+    # -- reading -------------------------------------------------------------
+
+    def read_batch(self, max_records: int, timeout_s: float) -> ParsedBatch | None:
+        """Returns the records of one GetRecords response, or None if none came in time."""
+        deadline = self.clock() + timeout_s
+        while True:
+            if not self.paused and max_records > 0:
+                batch = self._poll_ready(max_records)
+                if batch is not None:
+                    return batch
+            now = self.clock()
+            if self.exhausted() or now >= deadline:
+                return None
+            waits = [s.next_poll for s in self.shards if not s.ended]
+            wake = min(waits) if waits and not self.paused and max_records > 0 else deadline
+            self.sleep(max(min(wake, deadline) - now, 0.001))
+
+    def _poll_ready(self, max_records: int) -> ParsedBatch | None:
+        """Polls each shard that is due once, round robin; the first records win."""
+        count = len(self.shards)
+        for step in range(count):
+            shard = self.shards[(self._turn + step) % count]
+            if shard.ended or shard.next_poll > self.clock():
+                continue
+            batch = self._fetch(shard, min(max_records, GET_RECORDS_LIMIT))
+            if batch is not None:
+                self._turn = (self._turn + step + 1) % count
+                return batch
+        return None
+
+    def _fetch(self, shard: _Shard, limit: int) -> ParsedBatch | None:
+        try:
+            if shard.iterator is None:
+                shard.iterator = self._iterator(shard)
+                if shard.ended:
+                    return None
+            response = self.client.get_records(ShardIterator=shard.iterator, Limit=limit)
+        except Exception as exc:  # noqa: BLE001 - classified in _failed
+            self._failed(shard, exc)
+            return None
+        shard.backoff.reset()
+        records = response.get("Records", [])
+        shard.iterator = response.get("NextShardIterator")
+        if shard.iterator is None:
+            shard.ended = True
+        caught_up = len(records) < limit and not response.get("MillisBehindLatest")
+        shard.next_poll = self.clock() + (self.spec.idle_poll_s if caught_up else 0.0)
+        if not records:
+            return None
+        shard.sequence = records[-1]["SequenceNumber"]
+        return self._parse(shard, records)
+
+    def _iterator(self, shard: _Shard) -> str | None:
+        request: dict[str, Any] = {"StreamName": self.spec.stream, "ShardId": shard.id}
+        if shard.sequence is None:
+            request["ShardIteratorType"] = "TRIM_HORIZON"
+        else:
+            request["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
+            request["StartingSequenceNumber"] = shard.sequence
+        try:
+            return self.client.get_shard_iterator(**request)["ShardIterator"]
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                log.warning("%s: shard %s is gone (expired); treating it as read to its end",
+                            self.spec.name, shard.id)
+                shard.ended = True
+                return None
+            raise
+
+    def _failed(self, shard: _Shard, exc: Exception) -> None:
+        code = error_code(exc)
+        if code == "ExpiredIteratorException":
+            shard.iterator = None  # renewed AFTER_SEQUENCE_NUMBER on the next poll
+            return
+        if is_retryable(exc):
+            delay = shard.backoff.next_delay()
+            shard.next_poll = self.clock() + delay
+            log.info("%s: shard %s: %s; retrying in %.2f s (attempt %d)", self.spec.name,
+                     shard.id, code or type(exc).__name__, delay, shard.backoff.attempts)
+            return
+        raise _describe_failure(exc, self.spec.stream, self.spec.settings,
+                                f"reading shard {shard.id}") from exc
+
+    def _parse(self, shard: _Shard, records: list[dict[str, Any]]) -> ParsedBatch:
+        payloads = [r["Data"] for r in records]
+        sequences = pa.array([r["SequenceNumber"] for r in records], pa.string())
+        result = parse_payloads(
+            payloads, self.spec.parse, f"kinesis stream={self.spec.stream} shard={shard.id}",
+            lambda i: f"sequence={sequences[i].as_py()}")
+        ids = sequence_ids(shard.seed, sequences)[result.accepted]
+        return ParsedBatch(result.batch, pa.array(ids, pa.uint64()), None,
+                           tuple(result.errors), len(records))
+
+    # -- positions and control ------------------------------------------------
+
+    def position(self) -> dict[str, Any]:
+        """Each shard's last returned sequence number and whether it ended."""
+        return encode_position({s.id: s.checkpoint() for s in self.shards})
+
+    def exhausted(self) -> bool:
+        """True once every shard is closed and was read to its end."""
+        return all(s.ended for s in self.shards)
+
+    def pause(self) -> None:
+        """Stops calling GetRecords (the backlog is full)."""
+        self.paused = True
+
+    def resume(self) -> None:
+        """Calls GetRecords again."""
+        self.paused = False
+
+    def commit(self, position: dict[str, Any]) -> None:
+        """Writes the checkpoint of every shard whose position moved."""
+        if self.store is None:
+            return
+        for shard, checkpoint in decode_position(position).items():
+            if self.committed.get(shard) != checkpoint:
+                self.store.save(shard, checkpoint)
+                self.committed[shard] = checkpoint
+
+    def close(self) -> None:
+        """Nothing to release (the boto3 client is shared per process)."""
