@@ -23,6 +23,7 @@ class CoordinatorActor:
                  backlog_limits: dict[str, int | None]) -> None:
         self.protocol = CommitProtocol(readers, sinks, backlog_limits)
         self.handles: dict[str, Any] = {}
+        self.exhausted: set[str] = set()
         self.commit_latency_ms: list[float] = []
 
     def attach(self, handles: dict[str, Any]) -> None:
@@ -60,6 +61,14 @@ class CoordinatorActor:
             handle = self.handles.get(commit.reader)
             if handle is not None:
                 handle.commit.remote(commit.position, commit.durable)
+
+    def reader_exhausted(self, reader: str) -> None:
+        """A dynamic reader read its partition to the end and waits to be released."""
+        self.exhausted.add(reader)
+
+    def exhausted_readers(self) -> list[str]:
+        """Dynamic readers waiting to be released."""
+        return sorted(self.exhausted)
 
     def status(self) -> dict[str, Any]:
         """See :meth:`CommitProtocol.status`."""

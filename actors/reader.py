@@ -42,6 +42,8 @@ class ReaderConfig:
         max_batch_rows: Largest batch per poll.
         backlog_limited: True if the source has a ``max_backlog_size``.
         terminate_on_error: Raise on the first bad record.
+        dynamic: The partition belongs to a dynamic source: when it is read to
+            its end, wait to be released (children started) before ending.
     """
 
     reader_id: str
@@ -51,6 +53,7 @@ class ReaderConfig:
     max_batch_rows: int
     backlog_limited: bool
     terminate_on_error: bool
+    dynamic: bool = False
 
 
 @dataclass
@@ -105,6 +108,9 @@ class ReaderActor:
         self.stats_: dict[str, Any] = {"rows": 0, "records": 0, "errors": 0, "bytes": 0,
                                        "commits": 0, "paused": False, "in_flight": 0}
         self.last_commit: Any = None
+        self.released = False
+        self.stopping = False
+        self.reported_exhausted = False
 
     # -- control (another thread) -------------------------------------------
 
@@ -117,6 +123,11 @@ class ReaderActor:
     def stop(self) -> None:
         """Finish the current minibatch, end the stream, commit, and return from run."""
         self.control.put(("stop", None, None))
+
+    @ray.method(concurrency_group="control")
+    def release(self) -> None:
+        """Dynamic readers: the partition's children have readers; this one may end."""
+        self.control.put(("release", None, None))
 
     @ray.method(concurrency_group="control")
     def stats(self) -> dict[str, Any]:
@@ -141,9 +152,8 @@ class ReaderActor:
         self._send_progress(batch.time)
         if self.config.backlog_limited:
             self.backlog.allowance = ray.get(coordinator.rebalance.remote(me, 0, True))
-        finishing = False
         while True:
-            finishing = self._drain_control(client) or finishing
+            self._drain_control(client)
             room = self.backlog.room()
             blocked = room is not None and room == 0
             self._set_paused(client, blocked)
@@ -154,7 +164,7 @@ class ReaderActor:
             elif batch.rows == 0:
                 client.read_batch(0, _KEEPALIVE_S)  # keep the client alive while paused
                 self._ask_for_room(blocked)
-            ended = finishing or client.exhausted()
+            ended = self.stopping or self._source_ended(client)
             due = _time.monotonic() - batch.opened >= self.config.autocommit_ms / 1000
             if ended or due or (blocked and batch.rows > 0):
                 next_time = self._close(client, batch, ended, blocked)
@@ -162,6 +172,19 @@ class ReaderActor:
                     break
                 batch = _Minibatch(next_time, _time.monotonic())
         self._await_final_commit(client)
+
+    def _source_ended(self, client: PartitionReader) -> bool:
+        """True when this reader may end its stream (dynamic readers: once released)."""
+        if not client.exhausted():
+            return False
+        if not self.config.dynamic:
+            return True
+        if not self.reported_exhausted:
+            self.coordinator.reader_exhausted.remote(self.config.reader_id)
+            self.reported_exhausted = True
+        if not self.released:
+            self._drain_control(client, wait=_KEEPALIVE_S)
+        return self.released
 
     def _poll_timeout(self, batch: _Minibatch) -> float:
         left = batch.opened + self.config.autocommit_ms / 1000 - _time.monotonic()
@@ -214,15 +237,16 @@ class ReaderActor:
             (client.pause if paused else client.resume)()
             self.stats_["paused"] = paused
 
-    def _drain_control(self, client: PartitionReader, wait: float = 0.0) -> bool:
-        """Applies queued commits; returns True if a stop was requested."""
-        stop = False
+    def _drain_control(self, client: PartitionReader, wait: float = 0.0) -> None:
+        """Applies queued commits, releases and stop requests."""
         try:
             item = self.control.get(timeout=wait) if wait else self.control.get_nowait()
             while True:
                 kind, position, durable = item
                 if kind == "stop":
-                    stop = True
+                    self.stopping = True
+                elif kind == "release":
+                    self.released = True
                 else:
                     if position is not None:
                         client.commit(position)
@@ -232,7 +256,6 @@ class ReaderActor:
                 item = self.control.get_nowait()
         except queue.Empty:
             pass
-        return stop
 
     def _await_final_commit(self, client: PartitionReader) -> None:
         """After the end of stream, waits until the coordinator commits the last position."""

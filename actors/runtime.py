@@ -11,6 +11,7 @@ from typing import Any
 import ray
 
 from raystream.actors.coordinator import CoordinatorActor
+from raystream.actors.dynamic import DynamicSources
 from raystream.actors.operator import OperatorActor
 from raystream.actors.outbox import Route
 from raystream.actors.plan import (
@@ -89,6 +90,7 @@ class Pipeline:
         ray.get(self.coordinator.attach.remote(self.deployed.readers))
         for reader_id, handle in self.deployed.readers.items():
             self.deployed.run_refs[handle.run.remote()] = reader_id
+        self.dynamic = DynamicSources(self)
         return self
 
     def _ids(self, stage: Stage) -> list[str]:
@@ -125,7 +127,7 @@ class Pipeline:
             return [self._create_sink(stage)]
         if isinstance(stage, OperatorStage):
             return [self._create_operator(stage, i) for i in range(stage.parallelism)]
-        return [self._create_reader(stage, i) for i in range(stage.parallelism)]
+        return [self._create_reader(stage, i, stage.groups[i]) for i in range(stage.parallelism)]
 
     def _create_sink(self, stage: SinkStage) -> Any:
         name = f"{self.plan.name}:sink:{stage.name}"
@@ -143,15 +145,15 @@ class Pipeline:
             name, channel_id(stage.id, instance), instance, stage.kernel,
             self._channels(stage, instance), self._routes(stage, DATA))
 
-    def _create_reader(self, stage: ReaderStage, instance: int) -> Any:
-        partitions = stage.groups[instance]
+    def _create_reader(self, stage: ReaderStage, instance: int, partitions: list[str]) -> Any:
+        """Creates one reader actor (not started) for ``partitions``."""
         reader_id = channel_id(stage.id, instance)
         name = f"{self.plan.name}:reader:{stage.name}:{'+'.join(partitions)}"
         config = ReaderConfig(
             reader_id=reader_id, name=name, partitions=partitions,
             autocommit_ms=stage.autocommit_ms, max_batch_rows=stage.max_batch_rows,
             backlog_limited=stage.max_backlog_size is not None,
-            terminate_on_error=self.plan.terminate_on_error)
+            terminate_on_error=self.plan.terminate_on_error, dynamic=stage.dynamic)
         actor_class = ray.remote(concurrency_groups=_READER_GROUPS)(ReaderActor)
         handle = actor_class.options(name=name, **self._resources("reader")).remote(
             config, stage.source, stage.prepare, self._routes(stage, DATA),
@@ -169,16 +171,22 @@ class Pipeline:
             TimeoutError: If ``timeout`` passed first (the pipeline keeps running).
         """
         deadline = None if timeout is None else _time.monotonic() + timeout
-        pending = list(self.deployed.run_refs)
+        done: set[Any] = set()
         while True:
-            ready, pending = ray.wait(pending, timeout=poll_s, num_returns=len(pending)) \
+            self.dynamic.poll()
+            pending = [r for r in self.deployed.run_refs if r not in done]
+            ready, _ = ray.wait(pending, timeout=poll_s, num_returns=len(pending)) \
                 if pending else ([], [])
             for ref in ready:
                 self._check(ref)
+                done.add(ref)
             self._drain_driver_sinks()
-            if not pending and ray.get(self.coordinator.is_done.remote()):
+            if len(done) == len(self.deployed.run_refs) and \
+                    ray.get(self.coordinator.is_done.remote()):
                 self._drain_driver_sinks()
                 return
+            if not pending:
+                _time.sleep(poll_s)
             if deadline is not None and _time.monotonic() > deadline:
                 raise TimeoutError("pipeline still running")
 
@@ -208,6 +216,7 @@ class Pipeline:
 
     def stop(self) -> None:
         """Asks every reader to end its stream (the rest follows the normal end)."""
+        self.dynamic.stages = []
         for handle in self.deployed.readers.values():
             handle.stop.remote()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +74,10 @@ class SchemaMeta(type):
         for base in reversed(bases):
             columns.update(getattr(base, "__columns__", {}))
         hints = namespace.get("__annotations__", {})
+        module = sys.modules.get(namespace.get("__module__", ""))
         for column, hint in hints.items():
+            if isinstance(hint, str):
+                hint = _evaluate_hint(name, column, hint, module)
             columns[column] = _column_from(name, column, hint, namespace.get(column, _NO_DEFAULT))
         cls.__columns__ = columns
         return cls
@@ -88,6 +92,16 @@ class SchemaMeta(type):
     def __or__(cls, other: SchemaMeta) -> SchemaMeta:
         return schema_from_columns({**cls.__columns__, **other.__columns__},
                                    f"{cls.__name__}|{other.__name__}")
+
+
+def _evaluate_hint(schema: str, column: str, hint: str, module: Any) -> Any:
+    """Evaluates a string annotation (``from __future__ import annotations``)."""
+    scope = dict(vars(module)) if module is not None else {}
+    try:
+        return eval(hint, scope)  # noqa: S307 - annotations are the user's own code
+    except Exception as exc:  # noqa: BLE001
+        raise api_error(ApiTypeError, f"{schema}.{column}: cannot resolve type {hint!r}: "
+                                      f"{exc}") from None
 
 
 def _column_from(schema: str, column: str, hint: Any, value: Any) -> ColumnSchema:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from raystream.actors.discovery import initial_partitions
 from raystream.actors.messages import DIFF, KEY, Kernel
 from raystream.actors.plan import (
     ERRORS,
@@ -149,11 +150,14 @@ class Planner:
     def _reader(self, node: SourceNode) -> None:
         source = node.source
         partitions = source.spec.list_partitions()
-        count = min(source.options.parallel_readers or len(partitions), len(partitions)) or 1
-        groups: list[list[str]] = [[] for _ in range(count)]
-        for i, partition in enumerate(partitions):
-            groups[i % count].append(partition.id)
-        builder = self._new("reader", source.name, count)
+        if source.dynamic:  # one reader per partition; children start later
+            groups = [[p] for p in initial_partitions(partitions)]
+        else:
+            count = min(source.options.parallel_readers or len(partitions), len(partitions)) or 1
+            groups = [[] for _ in range(count)]
+            for i, partition in enumerate(partitions):
+                groups[i % count].append(partition.id)
+        builder = self._new("reader", source.name, len(groups))
         builder.source, builder.groups = source, groups
         self.output_of[node.id] = builder
 
@@ -185,7 +189,7 @@ class Planner:
             self.output_of[node.id] = upstream
             return
         builder = self._new("operator", node.kind, upstream.parallelism)
-        builder.inputs.append(Channel(upstream.id, 0, "forward"))
+        builder.inputs.append(Channel(upstream.id, 0, _follow(upstream)))
         builder.steps.append(step)
         self.output_of[node.id] = builder
 
@@ -198,7 +202,7 @@ class Planner:
                       for c in node.columns.values())
         builder.port_steps = {}
         for port, upstream in enumerate(upstreams):
-            routing = "forward" if upstream.parallelism == parallelism else "hash"
+            routing = _follow(upstream) if upstream.parallelism == parallelism else "hash"
             builder.inputs.append(Channel(upstream.id, port, routing))
             builder.port_steps[port] = [ProjectStep(names, types)]
         self.output_of[node.id] = builder
@@ -281,6 +285,13 @@ def _dataflow_schema(node: Node) -> pa.Schema:
     fields = [pa.field(KEY, pa.uint64()), pa.field(DIFF, pa.int64())]
     fields += [pa.field(n, c.dtype.arrow) for n, c in node.columns.items()]
     return pa.schema(fields)
+
+
+def _follow(upstream: _Builder) -> str:
+    """Routing to a stage with the upstream's parallelism: forward, unless readers
+    of a dynamic source can appear later (they have no fixed partner)."""
+    dynamic = upstream.kind == "reader" and upstream.source.dynamic
+    return "hash" if dynamic else "forward"
 
 
 def _step_of(node: Node) -> Step:
