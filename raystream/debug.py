@@ -136,13 +136,13 @@ def _convert_column(name: str, values: list[str], dtype: dt.DType) -> pa.Array:
 class _Capture:
     """Folds a table's changelog into its final state, in the driver."""
 
-    def __init__(self) -> None:
+    def __init__(self, types: dict[str, dt.DType]) -> None:
         self.rows: dict[int, tuple] = {}
-        self.names: list[str] = []
+        self.names = list(types)
+        self.tuples = {n for n, t in types.items() if t.name.startswith("tuple")}
 
     def on_batch(self, time: int, batch: pa.RecordBatch) -> None:
-        self.names = [n for n in batch.schema.names if n not in ("time", "diff", KEY)]
-        values = list(zip(*(batch.column(n).to_pylist() for n in self.names)))
+        values = list(zip(*(self._values(batch, n) for n in self.names)))
         for key, diff, row in zip(batch.column(KEY).to_pylist(),
                                   batch.column("diff").to_pylist(), values):
             if diff > 0:
@@ -150,12 +150,18 @@ class _Capture:
             elif self.rows.get(key) == row:
                 del self.rows[key]
 
+    def _values(self, batch: pa.RecordBatch, name: str) -> list:
+        values = batch.column(name).to_pylist()
+        if name in self.tuples:
+            return [None if v is None else tuple(v) for v in values]
+        return values
+
     def on_frontier(self, frontier: int) -> None:
         pass
 
 
 def _capture(table: Table, **options: Any) -> tuple[list[str], dict[int, tuple]]:
-    capture = _Capture()
+    capture = _Capture(table.typehints())
     sink = SinkNode([table._node], dict(table._columns),
                     sink=SinkDescriptor("debug", "capture", None, callbacks=capture,
                                         include_key=True))
