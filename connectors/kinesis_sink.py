@@ -150,7 +150,14 @@ class KinesisWriter:
             text = json_lines(batch.select(names), spec.json_columns)
             return text.cast(pa.binary())
         column = batch.column(spec.data_column)
-        return column.cast(pa.binary()) if spec.format == "plaintext" else column
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            return column.cast(pa.binary())
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            return column.cast(pa.binary())
+        if spec.format == "plaintext":  # an untyped (pw.apply) column: its text
+            return as_text(column).cast(pa.binary())
+        raise KinesisError(f"{spec.name}: format 'raw' needs bytes in column "
+                           f"{spec.data_column!r}, got {column.type}")
 
     def _partition_keys(self, batch: pa.RecordBatch) -> pa.Array:
         if self.spec.partition_key_column is None:

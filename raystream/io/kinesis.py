@@ -206,7 +206,7 @@ def _data_column(data: Any, columns: dict[str, dt.DType], format: str, where: st
     else:
         column = _column(data, columns, "data")
     wanted = dt.STR if format == "plaintext" else dt.BYTES
-    if columns[column].arrow != wanted.arrow:
+    if columns[column].arrow != wanted.arrow and not columns[column].is_any:
         raise api_error(ApiTypeError, f"{where}: format {format!r} needs a {wanted} data column; "
                                       f"{column!r} is {columns[column]}")
     return column
