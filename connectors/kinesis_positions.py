@@ -126,7 +126,9 @@ def sequence_ids(seed: int, sequences: pa.Array) -> np.ndarray:
     """Stable uint64 ids for records from their decimal sequence numbers (vectorised).
 
     The numbers (up to 129 digits) are left-padded, cut into 19-digit words
-    that fit a uint64, and folded into ``seed`` with splitmix64.
+    that fit a uint64, and folded into ``seed`` with splitmix64 from the first
+    non-zero word on: a record's id does not depend on the other numbers in
+    the batch.
 
     Args:
         seed: :func:`shard_seed` of the records' shard.
@@ -139,8 +141,10 @@ def sequence_ids(seed: int, sequences: pa.Array) -> np.ndarray:
     longest = pc.max(pc.utf8_length(sequences)).as_py()
     words = -(-longest // _DIGITS_PER_WORD)
     padded = pc.utf8_lpad(sequences, words * _DIGITS_PER_WORD, "0")
+    started = np.zeros(n, dtype=bool)
     for w in range(words):
         part = pc.utf8_slice_codeunits(padded, w * _DIGITS_PER_WORD, (w + 1) * _DIGITS_PER_WORD)
         values = pc.cast(part, pa.uint64()).to_numpy(zero_copy_only=False)
-        ids = _mix(ids ^ values)
+        started |= values != 0  # leading zero words (padding) leave the id unchanged,
+        ids = np.where(started, _mix(ids ^ values), ids)  # so it never depends on the batch
     return ids
