@@ -44,6 +44,7 @@ class ReaderConfig:
         terminate_on_error: Raise on the first bad record.
         dynamic: The partition belongs to a dynamic source: when it is read to
             its end, wait to be released (children started) before ending.
+        instance: This reader's index in its stage (its ``forward`` partner).
     """
 
     reader_id: str
@@ -54,6 +55,7 @@ class ReaderConfig:
     backlog_limited: bool
     terminate_on_error: bool
     dynamic: bool = False
+    instance: int = 0
 
 
 @dataclass
@@ -100,8 +102,8 @@ class ReaderActor:
         self.config = config
         self.spec = spec
         self.prepare = prepare
-        self.outbox = Outbox(config.reader_id, 0, routes)
-        self.error_outbox = Outbox(config.reader_id, 0, error_routes)
+        self.outbox = Outbox(config.reader_id, config.instance, routes)
+        self.error_outbox = Outbox(config.reader_id, config.instance, error_routes)
         self.coordinator = coordinator
         self.control: queue.SimpleQueue = queue.SimpleQueue()
         self.backlog = _Backlog()

@@ -153,7 +153,8 @@ class Pipeline:
             reader_id=reader_id, name=name, partitions=partitions,
             autocommit_ms=stage.autocommit_ms, max_batch_rows=stage.max_batch_rows,
             backlog_limited=stage.max_backlog_size is not None,
-            terminate_on_error=self.plan.terminate_on_error, dynamic=stage.dynamic)
+            terminate_on_error=self.plan.terminate_on_error, dynamic=stage.dynamic,
+            instance=instance)
         actor_class = ray.remote(concurrency_groups=_READER_GROUPS)(ReaderActor)
         handle = actor_class.options(name=name, **self._resources("reader")).remote(
             config, stage.source, stage.prepare, self._routes(stage, DATA),
