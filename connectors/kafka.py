@@ -1,0 +1,279 @@
+"""Kafka source: one consumer per reader, partitions assigned explicitly, batches parsed at once.
+
+A reader owns a group of partitions. It never joins a consumer group (no
+rebalancing: the planner decides who reads what) and never auto-commits: its
+offsets are committed under the user's ``group.id`` only when the runtime
+calls :meth:`KafkaReader.commit`, after every sink made the data durable. A
+reader starts from the group's committed offsets, else from
+``start_from_timestamp_ms``, else from ``auto.offset.reset``.
+
+Messages are taken with ``consume(num_messages=...)``; a whole batch becomes
+one RecordBatch through :func:`raystream.connectors.parse.parse_payloads`.
+Bad messages come back as :class:`RecordError` with ``kafka topic=T
+partition=P`` and ``offset=O``. For ``csv`` the first message of partition 0
+is the header (sent once), which every reader fetches for itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from raystream.connectors.base import ParsedBatch, ParseSpec, PartitionInfo, RecordError
+from raystream.connectors.kafka_client import (
+    high_watermarks,
+    make_consumer,
+    start_offsets,
+    topic_partitions,
+)
+from raystream.connectors.kafka_records import Messages, key_column, metadata_column
+from raystream.connectors.parse import parse_payloads
+
+log = logging.getLogger("raystream.kafka")
+
+_HEADER_WAIT_WARN_S = 10.0
+
+
+@dataclass(frozen=True)
+class KafkaSourceSpec:
+    """A Kafka topic to read.
+
+    Attributes:
+        name: Source name for errors and logs.
+        topic: The topic.
+        settings: The user's rdkafka settings (``bootstrap.servers``, ``group.id``...).
+        parse: How message values become columns.
+        mode: ``streaming``, or ``static`` (read up to the high watermarks, then end).
+        with_metadata: Add a ``_metadata`` JSON column.
+        key_column: Add the message key as a ``key`` column (raw/plaintext).
+        message_keys: Hand message keys to the runtime (they become row keys).
+        start_from_timestamp_ms: Start partitions without a committed offset here.
+        timeout_s: Timeout of every metadata request.
+    """
+
+    name: str
+    topic: str
+    settings: dict[str, Any]
+    parse: ParseSpec
+    mode: str = "streaming"
+    with_metadata: bool = False
+    key_column: bool = False
+    message_keys: bool = False
+    start_from_timestamp_ms: int | None = None
+    timeout_s: float = 10.0
+
+    def list_partitions(self) -> list[PartitionInfo]:
+        """Validates settings and topic on the driver; one PartitionInfo per partition."""
+        partitions = topic_partitions(self.settings, self.topic, self.name, self.timeout_s)
+        return [PartitionInfo(str(p)) for p in partitions]
+
+    def open(self, partitions: list[str]) -> KafkaReader:
+        """Opens a consumer on ``partitions`` at their start offsets."""
+        return KafkaReader(self, [int(p) for p in partitions])
+
+
+@dataclass
+class _CsvHeader:
+    """The CSV header: the first message of partition 0, fetched by every reader."""
+
+    names: list[str] | None = None
+    offset: int = -1
+    consumer: Any = None
+    waiting_since: float = field(default_factory=time.monotonic)
+    warned: bool = False
+
+
+class KafkaReader:
+    """Reads a group of partitions of one topic; see :class:`KafkaSourceSpec`."""
+
+    def __init__(self, spec: KafkaSourceSpec, partitions: list[int]) -> None:
+        from confluent_kafka import TopicPartition
+
+        self.spec = spec
+        self.partitions = partitions
+        self.consumer = make_consumer(spec.settings, spec.name)
+        try:
+            reset = str(spec.settings.get("auto.offset.reset", "latest"))
+            self.next = start_offsets(self.consumer, spec.topic, partitions, reset,
+                                      spec.start_from_timestamp_ms, spec.timeout_s)
+            self.ends = high_watermarks(self.consumer, spec.topic, partitions, spec.timeout_s) \
+                if spec.mode == "static" else None
+            self.consumer.assign([TopicPartition(spec.topic, p, o) for p, o in self.next.items()])
+        except BaseException:
+            self.consumer.close()
+            raise
+        log.info("%s: reading %s partitions %s from offsets %s", spec.name, spec.topic,
+                 partitions, self.next)
+        self.committed = dict(self.next)
+        self.paused = False
+        self.finished: set[int] = set()
+        self.held: list[Any] = []
+        self.header = _CsvHeader() if spec.parse.format == "csv" else None
+        self._finish_partitions()
+
+    # -- reading -------------------------------------------------------------
+
+    def read_batch(self, max_records: int, timeout_s: float) -> ParsedBatch | None:
+        """Returns up to ``max_records`` parsed messages, or None if none arrived in time."""
+        if max_records <= 0:
+            self._keep_alive(timeout_s)
+            return None
+        if self.header is not None and self.header.names is None:
+            if not self._fetch_header(timeout_s):
+                return None
+            timeout_s = 0.0
+        if self.exhausted():
+            return None
+        messages, self.held = self.held[:max_records], self.held[max_records:]
+        if not messages:
+            messages = self.consumer.consume(num_messages=max_records, timeout=timeout_s)
+        batch = Messages.of(messages, self.spec.name)
+        return self._parse(batch) if len(batch) else None
+
+    def _keep_alive(self, timeout_s: float) -> None:
+        """Polls while paused: serves callbacks; anything delivered anyway is held, not lost."""
+        self.held.extend(self.consumer.consume(num_messages=1000, timeout=timeout_s))
+
+    def _parse(self, messages: Messages) -> ParsedBatch | None:
+        keep = self._wanted(messages)
+        self._advance(messages)
+        kept = messages.take(keep)
+        errors, good = kept.null_values(self.spec.topic)
+        result = parse_payloads(good.values, self.spec.parse, "", lambda i: str(i),
+                                csv_header=self.header.names if self.header else None)
+        rows = good.take(result.accepted)
+        errors += [_locate(e, good, self.spec.topic) for e in result.errors]
+        batch = result.batch
+        if self.spec.key_column:
+            batch = batch.append_column("key", key_column(rows.keys, self.spec.parse.format))
+        if self.spec.with_metadata:
+            batch = batch.append_column("_metadata", metadata_column(rows, self.spec.topic))
+        ids = (rows.partitions.astype(np.uint64) << np.uint64(48)) | rows.offsets.astype(np.uint64)
+        keys = pa.array(rows.keys, pa.binary()) if self.spec.message_keys else None
+        return ParsedBatch(batch, pa.array(ids, pa.uint64()), keys, tuple(errors),
+                           records=len(messages))
+
+    def _wanted(self, messages: Messages) -> np.ndarray:
+        """Drops re-delivered offsets, offsets past a static end, and the CSV header."""
+        starts = np.array([self.next.get(int(p), 0) for p in messages.partitions], np.int64)
+        keep = messages.offsets >= starts
+        if self.ends is not None:
+            ends = np.array([self.ends[int(p)] for p in messages.partitions], np.int64)
+            keep &= messages.offsets < ends
+        if self.header is not None:
+            keep &= ~((messages.partitions == 0) & (messages.offsets == self.header.offset))
+        return keep
+
+    def _advance(self, messages: Messages) -> None:
+        for p in np.unique(messages.partitions):
+            offsets = messages.offsets[messages.partitions == p]
+            last = int(offsets.max()) + 1
+            if self.ends is not None:
+                last = min(last, self.ends[int(p)])
+            self.next[int(p)] = max(self.next[int(p)], last)
+        self._finish_partitions()
+
+    def _finish_partitions(self) -> None:
+        """Static mode: pauses partitions read up to their end."""
+        if self.ends is None:
+            return
+        done = {p for p in self.partitions if self.next[p] >= self.ends[p]} - self.finished
+        if done:
+            self.consumer.pause(self._tps(done))
+            self.finished |= done
+
+    def _fetch_header(self, timeout_s: float) -> bool:
+        """Reads the CSV header (first message of partition 0) with a short-lived consumer."""
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+        header = self.header
+        assert header is not None
+        if header.consumer is None:
+            header.consumer = make_consumer(self.spec.settings, self.spec.name)
+            header.consumer.assign([TopicPartition(self.spec.topic, 0, OFFSET_BEGINNING)])
+        found = [m for m in header.consumer.consume(num_messages=1, timeout=timeout_s)
+                 if m.error() is None and m.value() is not None]
+        if not found:
+            self._warn_no_header()
+            return False
+        header.consumer.close()
+        header.consumer = None
+        text = found[0].value().decode("utf-8", errors="replace")
+        delimiter = self.spec.parse.csv_delimiter
+        header.names = [n.strip() for n in next(csv.reader([text], delimiter=delimiter))]
+        header.offset = found[0].offset()
+        log.info("%s: CSV header %s (partition 0, offset %d)", self.spec.name,
+                 header.names, header.offset)
+        return True
+
+    def _warn_no_header(self) -> None:
+        assert self.header is not None
+        waited = time.monotonic() - self.header.waiting_since
+        if waited > _HEADER_WAIT_WARN_S and not self.header.warned:
+            log.warning("%s: still waiting for the CSV header: the first message of "
+                        "partition 0 of %s (waited %.0f s)", self.spec.name, self.spec.topic,
+                        waited)
+            self.header.warned = True
+
+    # -- the rest of the contract ---------------------------------------------
+
+    def position(self) -> dict[str, int]:
+        """The next offset to read, per partition (as strings, for JSON)."""
+        return {str(p): o for p, o in self.next.items()}
+
+    def exhausted(self) -> bool:
+        """True in static mode once every partition was read up to its start-time end."""
+        return self.ends is not None and len(self.finished) == len(self.partitions)
+
+    def pause(self) -> None:
+        """Stops fetching (the consumer stays connected; keep-alive polls go on)."""
+        self.consumer.pause(self._tps(set(self.partitions) - self.finished))
+        self.paused = True
+
+    def resume(self) -> None:
+        """Fetches again from where the last returned message ended."""
+        self.consumer.resume(self._tps(set(self.partitions) - self.finished))
+        self.paused = False
+
+    def commit(self, position: dict[str, int]) -> None:
+        """Commits ``position`` under the group (synchronously; a failure is retried next time)."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        offsets = {int(p): int(o) for p, o in position.items()
+                   if self.committed.get(int(p)) != int(o)}
+        if not offsets:
+            return
+        try:
+            self.consumer.commit(offsets=[TopicPartition(self.spec.topic, p, o)
+                                          for p, o in offsets.items()], asynchronous=False)
+        except KafkaException as exc:
+            log.warning("%s: offset commit failed (retried at the next commit): %s",
+                        self.spec.name, exc)
+            return
+        self.committed.update(offsets)
+
+    def close(self) -> None:
+        """Closes the consumer (and a header consumer still waiting)."""
+        if self.header is not None and self.header.consumer is not None:
+            self.header.consumer.close()
+        self.consumer.close()
+
+    def _tps(self, partitions: set[int]) -> list[Any]:
+        from confluent_kafka import TopicPartition
+
+        return [TopicPartition(self.spec.topic, p) for p in sorted(partitions)]
+
+
+def _locate(error: RecordError, messages: Messages, topic: str) -> RecordError:
+    """Replaces a batch index (``position``) by the message's partition and offset."""
+    i = int(error.position)
+    return dataclasses.replace(
+        error, source=f"kafka topic={topic} partition={int(messages.partitions[i])}",
+        position=f"offset={int(messages.offsets[i])}")

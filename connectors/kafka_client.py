@@ -1,0 +1,201 @@
+"""Thin helpers over confluent-kafka shared by the Kafka source and sink.
+
+Everything that talks to a broker takes a timeout, so an unreachable broker or
+a missing topic gives a clear error instead of a hang. The start-offset rule
+is a pure function (:func:`choose_start_offset`) so it can be tested without
+a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+log = logging.getLogger("raystream.kafka")
+
+EARLIEST = ("smallest", "earliest", "beginning")
+LATEST = ("largest", "latest", "end")
+
+_READER_OVERRIDES: dict[str, Any] = {
+    "enable.auto.commit": False,  # offsets are committed only once the sinks are durable
+    "enable.auto.offset.store": False,
+    "enable.partition.eof": False,
+}
+
+
+class KafkaSettingsError(ValueError):
+    """The rdkafka settings are invalid (unknown property, bad value, missing key)."""
+
+
+class KafkaUnavailableError(ConnectionError):
+    """No broker answered within the timeout."""
+
+
+class KafkaTopicError(LookupError):
+    """The topic does not exist (or cannot be described)."""
+
+
+def servers(settings: dict[str, Any]) -> str:
+    """The ``bootstrap.servers`` of the settings, for messages."""
+    return str(settings.get("bootstrap.servers", "?"))
+
+
+def consumer_config(settings: dict[str, Any]) -> dict[str, Any]:
+    """The user's settings with the reader's fixed overrides (no auto commit)."""
+    if str(settings.get("enable.auto.commit", "false")).lower() == "true":
+        log.info("enable.auto.commit is ignored: raystream commits offsets itself, "
+                 "after the outputs are durable")
+    return {**settings, **_READER_OVERRIDES}
+
+
+def make_consumer(settings: dict[str, Any], what: str, quiet: bool = False) -> Consumer:
+    """Creates a consumer, turning configuration errors into :class:`KafkaSettingsError`.
+
+    Args:
+        settings: The user's rdkafka settings.
+        what: The source name, for messages.
+        quiet: Silence librdkafka's own log lines (used by short-lived probes,
+            which report errors themselves).
+    """
+    config = consumer_config(settings)
+    if quiet:
+        config["log_level"] = 0
+    if not config.get("group.id"):
+        raise KafkaSettingsError(f"{what}: rdkafka_settings needs a 'group.id': offsets are "
+                                 "committed under it and a restarted pipeline resumes from them")
+    try:
+        return Consumer(config)
+    except (KafkaException, ValueError, TypeError) as exc:
+        raise KafkaSettingsError(f"{what}: invalid rdkafka_settings: {_reason(exc)}") from None
+
+
+def make_producer(settings: dict[str, Any], what: str, **extra: Any) -> Producer:
+    """Creates a producer, turning configuration errors into :class:`KafkaSettingsError`."""
+    try:
+        return Producer({**settings, **extra})
+    except (KafkaException, ValueError, TypeError) as exc:
+        raise KafkaSettingsError(f"{what}: invalid rdkafka_settings: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0].str()
+    return str(exc)
+
+
+def list_metadata(client: Consumer | Producer, settings: dict[str, Any], what: str,
+                  timeout_s: float) -> Any:
+    """Fetches cluster metadata (every topic: naming one would auto-create it on old brokers).
+
+    Raises:
+        KafkaUnavailableError: If no broker answered within ``timeout_s``.
+    """
+    try:
+        return client.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise KafkaUnavailableError(
+            f"{what}: no Kafka broker answered at bootstrap.servers={servers(settings)!r} "
+            f"within {timeout_s:g} s ({_reason(exc)}); check the address, the network "
+            "and the security settings") from None
+
+
+def topic_partitions(settings: dict[str, Any], topic: str, what: str,
+                     timeout_s: float) -> list[int]:
+    """Validates the settings and returns the partition ids of ``topic`` (driver side).
+
+    Raises:
+        KafkaSettingsError: Invalid settings.
+        KafkaUnavailableError: No broker answered in time.
+        KafkaTopicError: The topic does not exist.
+    """
+    consumer = make_consumer(settings, what, quiet=True)
+    try:
+        metadata = list_metadata(consumer, settings, what, timeout_s)
+    finally:
+        consumer.close()
+    described = metadata.topics.get(topic)
+    if described is None or (described.error is not None and not described.partitions):
+        known = sorted(t for t in metadata.topics if not t.startswith("__"))
+        shown = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
+        reason = f" ({described.error.str()})" if described is not None else ""
+        raise KafkaTopicError(f"{what}: topic {topic!r} does not exist on "
+                              f"{servers(settings)}{reason}; existing topics: {shown or 'none'}")
+    return sorted(described.partitions)
+
+
+def choose_start_offset(committed: int, by_time: int | None, low: int, high: int,
+                        reset: str) -> int:
+    """Picks where a partition starts: the group's commit, else the time, else the reset policy.
+
+    Args:
+        committed: The offset committed under the group (negative: none).
+        by_time: With ``start_from_timestamp_ms``: the first offset at or after
+            that time, or ``-1`` when every message is older (start at the end).
+        low: The partition's low watermark (first available offset).
+        high: Its high watermark (the offset the next message will get).
+        reset: ``auto.offset.reset`` (``earliest``/``smallest``/``beginning``,
+            ``latest``/``largest``/``end``, or ``error``).
+
+    Returns:
+        The first offset to read.
+
+    Raises:
+        KafkaSettingsError: ``reset`` is ``error`` (or unknown) and no offset applies.
+    """
+    if committed >= 0 and low <= committed <= high:
+        return committed
+    if by_time is not None:
+        return high if by_time < 0 else min(max(by_time, low), high)
+    policy = reset.lower()
+    if policy in EARLIEST:
+        return low
+    if policy in LATEST:
+        return high
+    where = "is out of range" if committed >= 0 else "is missing"
+    raise KafkaSettingsError(f"the committed offset {where} and auto.offset.reset={reset!r} "
+                             "does not say where to start")
+
+
+def start_offsets(consumer: Consumer, topic: str, partitions: list[int], reset: str,
+                  start_from_ms: int | None, timeout_s: float) -> dict[int, int]:
+    """Resolves the first offset to read for each partition (see :func:`choose_start_offset`)."""
+    tps = [TopicPartition(topic, p) for p in partitions]
+    committed = {tp.partition: tp.offset for tp in _call(
+        "read the committed offsets", lambda: consumer.committed(tps, timeout=timeout_s))}
+    by_time: dict[int, int] = {}
+    if start_from_ms is not None:
+        asked = [TopicPartition(topic, p, start_from_ms) for p in partitions]
+        found = _call("look up offsets by time (start_from_timestamp_ms needs Kafka >= 0.10.1)",
+                      lambda: consumer.offsets_for_times(asked, timeout=timeout_s))
+        by_time = {tp.partition: tp.offset for tp in found}
+    offsets = {}
+    for p in partitions:
+        low, high = _call("read the watermarks", lambda p=p: consumer.get_watermark_offsets(
+            TopicPartition(topic, p), timeout=timeout_s))
+        offsets[p] = choose_start_offset(committed.get(p, -1001), by_time.get(p)
+                                         if start_from_ms is not None else None, low, high, reset)
+    return offsets
+
+
+def high_watermarks(consumer: Consumer, topic: str, partitions: list[int],
+                    timeout_s: float) -> dict[int, int]:
+    """The offset after the last message of each partition, now."""
+    return {p: _call("read the watermarks", lambda p=p: consumer.get_watermark_offsets(
+        TopicPartition(topic, p), timeout=timeout_s))[1] for p in partitions}
+
+
+def _call(what: str, fn: Any) -> Any:
+    try:
+        result = fn()
+    except KafkaException as exc:
+        raise KafkaUnavailableError(f"could not {what}: {_reason(exc)}") from None
+    if result is None:
+        raise KafkaUnavailableError(f"could not {what}: no answer in time")
+    if isinstance(result, list):
+        for tp in result:
+            if tp.error is not None:
+                raise KafkaUnavailableError(f"could not {what}: partition {tp.partition}: "
+                                            f"{tp.error.str()}")
+    return result
