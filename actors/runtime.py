@@ -130,7 +130,7 @@ class Pipeline:
         return [self._create_reader(stage, i, stage.groups[i]) for i in range(stage.parallelism)]
 
     def _create_sink(self, stage: SinkStage) -> Any:
-        name = f"{self.plan.name}:sink:{stage.name}"
+        name = f"{self.plan.name}:sink{stage.id}:{stage.name}"
         handle = ray.remote(SinkActor).options(name=name, **self._resources("sink")).remote(
             name, channel_id(stage.id, 0), stage.sink, stage.format,
             self._channels(stage, 0), self.coordinator,
@@ -140,7 +140,7 @@ class Pipeline:
         return handle
 
     def _create_operator(self, stage: OperatorStage, instance: int) -> Any:
-        name = f"{self.plan.name}:op:{stage.name}:{instance}"
+        name = f"{self.plan.name}:op{stage.id}:{stage.name}:{instance}"
         return ray.remote(OperatorActor).options(name=name, **self._resources("operator")).remote(
             name, channel_id(stage.id, instance), instance, stage.kernel,
             self._channels(stage, instance), self._routes(stage, DATA))
@@ -148,7 +148,7 @@ class Pipeline:
     def _create_reader(self, stage: ReaderStage, instance: int, partitions: list[str]) -> Any:
         """Creates one reader actor (not started) for ``partitions``."""
         reader_id = channel_id(stage.id, instance)
-        name = f"{self.plan.name}:reader:{stage.name}:{'+'.join(partitions)}"
+        name = f"{self.plan.name}:reader{stage.id}:{stage.name}:{'+'.join(partitions)}"
         config = ReaderConfig(
             reader_id=reader_id, name=name, partitions=partitions,
             autocommit_ms=stage.autocommit_ms, max_batch_rows=stage.max_batch_rows,
