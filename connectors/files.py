@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from raystream.connectors.base import ParsedBatch, ParseSpec, PartitionInfo, RecordError
-from raystream.connectors.parse import parse_payloads
+from raystream.connectors.parse import bulk_parse, parse_payloads
 from raystream.connectors.serialize import dsv_header, dsv_lines, json_lines
 
 _READ_BYTES = 4 << 20
@@ -110,22 +110,27 @@ class FileReader:
             self._rescan()
 
     def _read_file(self, state: _FileState, max_records: int) -> ParsedBatch | None:
-        lines, at_eof = self._take_lines(state, max_records)
-        if state.header is None and self.spec.parse.format == "csv" and lines:
-            state.header = next(csv.reader([lines[0].decode("utf-8", "replace")],
+        chunk, count, at_eof = self._take_lines(state, max_records)
+        if state.header is None and self.spec.parse.format == "csv" and count:
+            first_line, _, chunk = chunk.partition(b"\n")
+            state.header = next(csv.reader([first_line.decode("utf-8", "replace").rstrip("\r")],
                                            delimiter=self.spec.parse.csv_delimiter))
             state.lines += 1
-            lines = lines[1:]
+            count -= 1
         if at_eof and self.spec.mode == "static":
             state.done = True
-        if not lines:
+        if not count:
             return None
         first = state.lines + 1
-        state.lines += len(lines)
-        return self._parse(state, lines, first)
+        state.lines += count
+        return self._parse(state, chunk, count, first)
 
-    def _take_lines(self, state: _FileState, max_records: int) -> tuple[list[bytes], bool]:
-        """Takes up to ``max_records`` complete lines from the file's buffer."""
+    def _take_lines(self, state: _FileState, max_records: int) -> tuple[bytes, int, bool]:
+        """Takes up to ``max_records`` complete lines: ``(bytes, line count, at end)``.
+
+        The returned bytes end with a newline; the file's trailing line without
+        one is taken only at the end of a static read.
+        """
         at_eof = False
         while state.buffer.count(b"\n") < max_records:
             with open(state.path, "rb") as handle:
@@ -136,33 +141,37 @@ class FileReader:
             if len(chunk) < _READ_BYTES:
                 at_eof = True
                 break
-        parts = state.buffer.split(b"\n", max_records)
-        if len(parts) > max_records:
-            lines, state.buffer = parts[:max_records], parts[-1]
-            at_eof = False
-        else:
-            lines, state.buffer = parts[:-1], parts[-1]
-            if at_eof and state.buffer and self.spec.mode == "static":
-                lines.append(state.buffer)
-                state.buffer = b""
-        return [line.rstrip(b"\r") for line in lines], at_eof and not state.buffer
+        newlines = np.flatnonzero(np.frombuffer(state.buffer, np.uint8) == 10)
+        if len(newlines) >= max_records:
+            end = int(newlines[max_records - 1]) + 1
+            taken, state.buffer = state.buffer[:end], state.buffer[end:]
+            return taken, max_records, False
+        taken, state.buffer = state.buffer[: int(newlines[-1]) + 1] if len(newlines) else b"", \
+            state.buffer[int(newlines[-1]) + 1:] if len(newlines) else state.buffer
+        count = len(newlines)
+        if at_eof and state.buffer and self.spec.mode == "static":
+            taken, state.buffer, count = taken + state.buffer + b"\n", b"", count + 1
+        return taken, count, at_eof and not state.buffer
 
-    def _parse(self, state: _FileState, lines: list[bytes], first: int) -> ParsedBatch:
-        numbers = np.arange(first, first + len(lines), dtype=np.int64)
-        if b"" in lines:  # empty lines are skipped, not errors
-            keep = np.array([i for i, line in enumerate(lines) if line], dtype=np.int64)
-            lines = [lines[i] for i in keep]
-            numbers = numbers[keep]
+    def _parse(self, state: _FileState, chunk: bytes, count: int, first: int) -> ParsedBatch:
         source = f"file {state.path}"
-        result = parse_payloads(lines, self.spec.parse, source,
-                                lambda i: f"line={numbers[i]}", csv_header=state.header)
-        accepted = numbers[result.accepted]
-        record_ids = (np.uint64(state.id) << np.uint64(32)) | accepted.astype(np.uint64)
-        batch = result.batch
+        numbers = np.arange(first, first + count, dtype=np.int64)
+        batch = None if b"\r" in chunk else bulk_parse(chunk, count, self.spec.parse,
+                                                           state.header)
+        errors: tuple[RecordError, ...] = ()
+        if batch is None:
+            lines = [line.rstrip(b"\r") for line in chunk.split(b"\n")[:count]]
+            if b"" in lines:  # empty lines are skipped, not errors
+                keep = np.array([i for i, line in enumerate(lines) if line], dtype=np.int64)
+                lines = [lines[i] for i in keep]
+                numbers = numbers[keep]
+            result = parse_payloads(lines, self.spec.parse, source,
+                                    lambda i: f"line={numbers[i]}", csv_header=state.header)
+            batch, numbers, errors = result.batch, numbers[result.accepted], tuple(result.errors)
+        record_ids = (np.uint64(state.id) << np.uint64(32)) | numbers.astype(np.uint64)
         if self.spec.with_metadata:
             batch = batch.append_column("_metadata", self._metadata(state, batch.num_rows))
-        return ParsedBatch(batch, pa.array(record_ids, pa.uint64()), None,
-                           tuple(result.errors), len(lines))
+        return ParsedBatch(batch, pa.array(record_ids, pa.uint64()), None, errors, count)
 
     def _metadata(self, state: _FileState, n: int) -> pa.Array:
         stat = os.stat(state.path)

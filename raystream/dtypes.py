@@ -10,6 +10,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from raystream.pointer import Pointer
+
 
 class Json:
     """A JSON value column (``pw.Json``); stored as JSON text."""
@@ -42,10 +44,6 @@ class DateTimeUtc(dt.datetime):
 
 class Duration(dt.timedelta):
     """A time span (``pw.Duration``)."""
-
-
-class Pointer:
-    """A row key (``pw.Pointer``); stored as uint64."""
 
 
 @dataclass(frozen=True)
