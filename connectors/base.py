@@ -118,6 +118,18 @@ class PartitionReader(Protocol):
         ...
 
 
+def reader_metrics(reader: PartitionReader) -> dict[str, float]:
+    """Optional gauges a reader may expose with a ``metrics()`` method.
+
+    Known keys: ``lag_records`` (Kafka: high watermark minus position, summed
+    over the reader's partitions) and ``millis_behind_latest`` (Kinesis:
+    ``MillisBehindLatest`` of the last GetRecords). Readers without the method
+    report nothing.
+    """
+    method = getattr(reader, "metrics", None)
+    return dict(method()) if callable(method) else {}
+
+
 @dataclass(frozen=True)
 class PartitionInfo:
     """A partition (Kafka partition, Kinesis shard, file) as the planner sees it.
