@@ -24,6 +24,7 @@ class CoordinatorActor:
         self.protocol = CommitProtocol(readers, sinks, backlog_limits)
         self.handles: dict[str, Any] = {}
         self.exhausted: set[str] = set()
+        self.failures: list[str] = []
         self.commit_latency_ms: list[float] = []
 
     def attach(self, handles: dict[str, Any]) -> None:
@@ -61,6 +62,14 @@ class CoordinatorActor:
             handle = self.handles.get(commit.reader)
             if handle is not None:
                 handle.commit.remote(commit.position, commit.durable)
+
+    def sink_failed(self, sink: str, message: str) -> None:
+        """A sink's writer raised: the pipeline must fail (see :meth:`failure`)."""
+        self.failures.append(message)
+
+    def failure(self) -> str | None:
+        """The first sink failure, or None."""
+        return self.failures[0] if self.failures else None
 
     def reader_exhausted(self, reader: str) -> None:
         """A dynamic reader read its partition to the end and waits to be released."""

@@ -30,6 +30,7 @@ from raystream.actors.sink import SinkActor
 log = logging.getLogger("raystream.runtime")
 
 _READER_GROUPS = {"loop": 1, "control": 1}
+_SINK_CHECK_S = 0.5
 
 
 class PipelineError(RuntimeError):
@@ -173,7 +174,11 @@ class Pipeline:
         """
         deadline = None if timeout is None else _time.monotonic() + timeout
         done: set[Any] = set()
+        next_check = _time.monotonic()
         while True:
+            if _time.monotonic() >= next_check:
+                self._check_sinks()
+                next_check = _time.monotonic() + _SINK_CHECK_S
             self.dynamic.poll()
             pending = [r for r in self.deployed.run_refs if r not in done]
             ready, _ = ray.wait(pending, timeout=poll_s, num_returns=len(pending)) \
@@ -198,6 +203,13 @@ class Pipeline:
             reader = self.deployed.run_refs.get(ref, "?")
             self.shutdown()
             raise PipelineError(f"{reader}: {_root_cause(exc)}") from exc
+
+    def _check_sinks(self) -> None:
+        """Fails the pipeline if a sink's writer raised (its times never become durable)."""
+        failure = ray.get(self.coordinator.failure.remote())
+        if failure is not None:
+            self.shutdown()
+            raise PipelineError(failure)
 
     def _drain_driver_sinks(self) -> None:
         for stage, handle in self.deployed.driver_sinks:

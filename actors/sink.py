@@ -55,14 +55,23 @@ class SinkActor:
         self.errors: list[RecordError] = []
 
     def receive(self, port: int, sender: str, messages: tuple[Message, ...]) -> None:
-        """Buffers data; on frontier progress writes, flushes and reports."""
-        for message in messages:
-            if isinstance(message, Data):
-                self._accept(message)
-                continue
-            frontier = self.tracker.update(port, sender, message.frontier)
-            if frontier is not None:
-                self._complete(frontier)
+        """Buffers data; on frontier progress writes, flushes and reports.
+
+        A writer error (e.g. failed deliveries at flush) is reported to the
+        coordinator, which fails the pipeline, and re-raised.
+        """
+        try:
+            for message in messages:
+                if isinstance(message, Data):
+                    self._accept(message)
+                    continue
+                frontier = self.tracker.update(port, sender, message.frontier)
+                if frontier is not None:
+                    self._complete(frontier)
+        except Exception as exc:
+            self.coordinator.sink_failed.remote(self.sink_id, f"{self.name}: "
+                                                f"{type(exc).__name__}: {exc}")
+            raise
 
     def _accept(self, message: Data) -> None:
         """Writes rows at once when nothing earlier can still arrive, else buffers them."""
