@@ -21,11 +21,13 @@ import pyarrow.compute as pc
 
 from raystream.connectors.base import RecordError
 from raystream.connectors.kafka_client import list_metadata, make_producer
+from raystream.connectors.kinesis_sink import pointer_text
 from raystream.connectors.serialize import dsv_header, dsv_lines, json_lines
 
 log = logging.getLogger("raystream.kafka")
 
 KEY = "_key"
+"""The row-key column the runtime adds for sinks that ask for it (``include_key``)."""
 _FLUSH_WAIT_S = 5.0
 _PREVIEW = 200
 
@@ -84,9 +86,8 @@ class KafkaWriter:
     def _on_delivery(self, error: Any, message: Any) -> None:
         if error is None:
             return
-        value = message.value() or b""
-        self.failed.append(f"topic={message.topic()} key={message.key()!r}: {error.str()}; "
-                           f"row: {value[:_PREVIEW].decode('utf-8', 'replace')}")
+        self.failed.append(f"topic={message.topic()} key={_text(message.key())}: "
+                           f"{error.str()}; row: {_text(message.value())[:_PREVIEW]}")
 
     def write(self, batch: pa.RecordBatch) -> list[RecordError]:
         """Produces one message per row; rows the client refuses at once are returned."""
@@ -101,7 +102,8 @@ class KafkaWriter:
         for i in range(n):
             topic = topics[i]
             if topic is None:
-                errors.append(self._rejected("?", payloads[i], "the topic column is null"))
+                errors.append(self._rejected("?", keys[i], payloads[i],
+                                             "the topic column is null"))
                 continue
             if self.spec.format == "dsv" and topic not in self.headed:
                 self._produce(topic, self._dsv_header(batch), None, None, errors)
@@ -122,12 +124,12 @@ class KafkaWriter:
             except BufferError:  # local queue full: serve deliveries, then retry
                 self.producer.poll(0.05)
             except (KafkaException, TypeError, ValueError) as exc:
-                errors.append(self._rejected(topic, value, str(exc)))
+                errors.append(self._rejected(topic, key, value, str(exc)))
                 return
 
-    def _rejected(self, topic: str, value: Any, reason: str) -> RecordError:
-        text = value if isinstance(value, str) else bytes(value or b"").decode("utf-8", "replace")
-        return RecordError(f"kafka topic={topic}", "row", reason, text[:_PREVIEW])
+    def _rejected(self, topic: str, key: Any, value: Any, reason: str) -> RecordError:
+        return RecordError(f"kafka topic={topic}", f"key={_text(key)}", reason,
+                           _text(value)[:_PREVIEW])
 
     # -- columns -> per-message lists ------------------------------------------
 
@@ -155,8 +157,8 @@ class KafkaWriter:
     def _keys(self, batch: pa.RecordBatch) -> list[Any]:
         if self.spec.key_column is not None:
             return batch.column(self.spec.key_column).to_pylist()
-        if KEY in batch.schema.names:
-            return pc.cast(batch.column(KEY), pa.string()).to_pylist()
+        if KEY in batch.schema.names:  # the row key, printed like a pw.Pointer
+            return pointer_text(batch.column(KEY)).to_pylist()
         return [None] * batch.num_rows
 
     def _headers(self, batch: pa.RecordBatch) -> list[list[tuple[str, Any]]]:
@@ -187,6 +189,12 @@ class KafkaWriter:
     def close(self) -> None:
         """Flushes (raising on failed deliveries)."""
         self.flush()
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else bytes(value).decode("utf-8", "replace")
 
 
 def _header_values(column: pa.Array) -> list[Any]:

@@ -42,18 +42,21 @@ def reader_settings(service: Any, group: str, **extra: Any) -> dict[str, Any]:
 
 
 def produce(settings: dict[str, Any], topic: str, values: Iterable[bytes | str | None], *,
-            keys: Sequence[bytes | str | None] | None = None, partition: int | None = None,
+            keys: Sequence[bytes | str | None] | None = None,
+            partition: int | Sequence[int] | None = None,
             headers: Sequence[list[tuple[str, bytes | None]]] | None = None) -> list[tuple]:
-    """Produces messages and waits for every delivery; returns ``(partition, offset)`` each."""
-    producer = Producer({k: v for k, v in settings.items() if k not in ("group.id",
-                                                                          "auto.offset.reset")})
+    """Produces messages and waits for every delivery; returns ``(partition, offset)`` each.
+
+    ``partition`` is one partition for all messages or one per message.
+    """
+    producer = Producer({**_client(settings), "linger.ms": 20})
     reports: list[Any] = []
     for i, value in enumerate(values):
         extra: dict[str, Any] = {}
         if keys is not None:
             extra["key"] = keys[i]
         if partition is not None:
-            extra["partition"] = partition
+            extra["partition"] = partition if isinstance(partition, int) else partition[i]
         if headers is not None:
             extra["headers"] = headers[i]
         producer.produce(topic, value=value, on_delivery=lambda e, m: reports.append((e, m)),
@@ -66,13 +69,18 @@ def produce(settings: dict[str, Any], topic: str, values: Iterable[bytes | str |
     return [(m.partition(), m.offset()) for _, m in reports]
 
 
+def _client(settings: dict[str, Any]) -> dict[str, Any]:
+    """Test-client settings: no consumer-only keys, no CONFWARN notices (log_level 3)."""
+    return {**{k: v for k, v in settings.items() if k not in ("group.id", "auto.offset.reset")},
+            "log_level": 3}
+
+
 def consume_all(settings: dict[str, Any], topic: str, *, expect: int | None = None,
                 idle_s: float = 2.0, timeout_s: float = 60.0) -> list[Received]:
     """Reads ``topic`` from the beginning until ``expect`` messages (then ``idle_s`` more
     seconds to catch extras), or until nothing arrived for ``idle_s`` when ``expect`` is None.
     """
-    config = {k: v for k, v in settings.items() if k != "auto.offset.reset"}
-    consumer = Consumer({**config, "group.id": f"check-{time.monotonic_ns()}",
+    consumer = Consumer({**_client(settings), "group.id": f"check-{time.monotonic_ns()}",
                          "enable.auto.commit": False})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -131,3 +139,13 @@ def reader_stats(pipeline: Any) -> list[dict[str, Any]]:
     import ray
 
     return ray.get([h.stats.remote() for h in pipeline.deployed.readers.values()])
+
+
+def jsonl_rows(path: Any) -> list[dict[str, Any]]:
+    """Complete lines of a JSON-lines output file (empty if it does not exist yet)."""
+    try:
+        with open(path) as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.split("\n")[:-1] if line]
