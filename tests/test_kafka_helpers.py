@@ -45,12 +45,13 @@ def produce(settings: dict[str, Any], topic: str, values: Iterable[bytes | str |
             keys: Sequence[bytes | str | None] | None = None,
             partition: int | Sequence[int] | None = None,
             headers: Sequence[list[tuple[str, bytes | None]]] | None = None) -> list[tuple]:
-    """Produces messages and waits for every delivery; returns ``(partition, offset)`` each.
+    """Produces messages and waits for every delivery; returns ``(partition, offset)`` of
+    each message, in the order given.
 
     ``partition`` is one partition for all messages or one per message.
     """
     producer = Producer({**_client(settings), "linger.ms": 20})
-    reports: list[Any] = []
+    reports: dict[int, tuple[Any, Any]] = {}
     for i, value in enumerate(values):
         extra: dict[str, Any] = {}
         if keys is not None:
@@ -59,14 +60,14 @@ def produce(settings: dict[str, Any], topic: str, values: Iterable[bytes | str |
             extra["partition"] = partition if isinstance(partition, int) else partition[i]
         if headers is not None:
             extra["headers"] = headers[i]
-        producer.produce(topic, value=value, on_delivery=lambda e, m: reports.append((e, m)),
-                         **extra)
+        producer.produce(topic, value=value,
+                         on_delivery=lambda e, m, i=i: reports.__setitem__(i, (e, m)), **extra)
         if i % 10_000 == 9_999:
             producer.poll(0)
     assert producer.flush(30) == 0, "messages still queued after 30 s"
-    errors = [e for e, _ in reports if e is not None]
+    errors = [e for e, _ in reports.values() if e is not None]
     assert not errors, errors[:3]
-    return [(m.partition(), m.offset()) for _, m in reports]
+    return [(reports[i][1].partition(), reports[i][1].offset()) for i in range(len(reports))]
 
 
 def _client(settings: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,79 @@
+"""Clear errors, not hangs: bad arguments at definition time, bad settings, a missing topic
+and an unreachable broker when the pipeline is planned (on the driver).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import raystream as pw
+from raystream.connectors.kafka_client import (
+    KafkaSettingsError,
+    KafkaTopicError,
+    KafkaUnavailableError,
+)
+from raystream.run import build_plan
+from raystream.graph import G
+
+pytestmark = [pytest.mark.kafka]
+
+SETTINGS = {"bootstrap.servers": "127.0.0.1:9", "group.id": "g"}
+
+
+class Event(pw.Schema):
+    id: int
+
+
+@pytest.mark.parametrize(("settings", "kwargs", "message"), [
+    ({"group.id": "g"}, {}, "bootstrap.servers"),
+    ({"bootstrap.servers": "h:1"}, {}, "group.id"),
+    (SETTINGS, {"format": "avro"}, "format"),
+    (SETTINGS, {"mode": "batch"}, "mode"),
+    (SETTINGS, {"format": "json"}, "needs a schema"),
+    (SETTINGS, {"format": "raw", "schema": Event}, "fixed columns"),
+    (SETTINGS, {"format": "json", "schema": Event, "autogenerate_key": True},
+     "autogenerate_key"),
+    (SETTINGS, {"format": "csv", "schema": Event, "json_field_paths": {"id": "/a"}},
+     "json_field_paths"),
+    (SETTINGS, {"start_from_timestamp_ms": -5}, "start_from_timestamp_ms"),
+    (SETTINGS, {"autocommit_duration_ms": 0}, "autocommit_duration_ms"),
+    (SETTINGS, {"parallel_readers": 0}, "parallel_readers"),
+])
+def test_bad_read_arguments(settings, kwargs, message) -> None:
+    with pytest.raises(pw.ApiValueError, match=message) as error:
+        pw.io.kafka.read(settings, "topic", **kwargs)
+    assert "test_kafka_config_errors.py" in str(error.value)  # points at the user's line
+
+
+def test_unknown_keyword_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="topic_nmae"):
+        pw.io.kafka.read(SETTINGS, "topic", topic_nmae="x")
+
+
+def plan_reading(settings: dict, topic: str) -> None:
+    pw.io.null.write(pw.io.kafka.read(settings, topic))
+    build_plan(list(G.sinks))
+
+
+def test_missing_topic_names_the_existing_ones(kafka_broker, ray_session, unique_name) -> None:
+    kafka_broker.create_topic(unique_name)
+    settings = {**kafka_broker.client_settings(), "group.id": "g"}
+    with pytest.raises(KafkaTopicError) as error:
+        plan_reading(settings, unique_name + "-typo")
+    assert f"topic '{unique_name}-typo' does not exist" in str(error.value)
+    assert unique_name in str(error.value).split("existing topics:")[1]
+
+
+def test_unknown_setting_is_reported_before_connecting(kafka_broker, ray_session) -> None:
+    settings = {**kafka_broker.client_settings(), "group.id": "g", "fetch.wait.max.mss": 5}
+    with pytest.raises(KafkaSettingsError, match='No such configuration property: "fetch.wait'):
+        plan_reading(settings, "whatever")
+
+
+def test_unreachable_broker_fails_within_the_timeout(ray_session) -> None:
+    started = time.monotonic()
+    with pytest.raises(KafkaUnavailableError, match="127.0.0.1:9.*within 10 s"):
+        plan_reading({**SETTINGS, "log_level": 0}, "whatever")
+    assert time.monotonic() - started < 20
