@@ -26,6 +26,8 @@ Engines:
 Table columns: ``wall s`` process start to exit; ``pipe s`` the script's own
 timing (``pw.run()``; the floor: read to write); ``start s`` = wall - pipe
 (interpreter, imports, graph building, Ray start-up for raystream, and exit);
+``cpu s`` user+system CPU of the process and the children it waited for (less
+sensitive than wall time to other load on a shared machine);
 rows/s are input rows over the median time. ``/pw`` and ``/fl`` are throughput
 ratios against Pathway and the floor (engine rows/s / baseline rows/s, above 1
 = faster). An engine whose script exits with code 3 is "not available", any
@@ -98,6 +100,7 @@ class Run:
     wall_s: float
     pipeline_s: float | None
     runtime_start_s: float | None
+    cpu_s: float
     peak_tree_mb: float
     peak_total_mb: float
     root_maxrss_mb: float
@@ -201,6 +204,7 @@ def run_once(engine: Engine, workload: str, data: Path, out: Path, log: Path,
         wall_s=wall,
         pipeline_s=record.get("seconds"),
         runtime_start_s=record.get("runtime_start_seconds"),
+        cpu_s=usage.ru_utime + usage.ru_stime,
         peak_tree_mb=sampler.peak.tree / mb,
         peak_total_mb=sampler.peak.total / mb,
         root_maxrss_mb=usage.ru_maxrss / 1024,
@@ -229,7 +233,7 @@ def _row(c: Cell, pw: Cell | None, fl: Cell | None, external: bool) -> list[tupl
     cols = [
         ("engine", f"{c.engine:<11}"), ("status", f"{c.status:<14}"),
         ("wall s", _fmt(wall, "7.2f")), ("pipe s", _fmt(pipe, "7.2f")),
-        ("start s", _fmt(startup, "7.2f")),
+        ("start s", _fmt(startup, "7.2f")), ("cpu s", _fmt(c.median("cpu_s"), "7.2f")),
         ("rows/s wall", _fmt(c.rate("wall_s"), "12,.0f")),
         ("rows/s pipe", _fmt(c.rate("pipeline_s"), "12,.0f")),
         ("peak MB", _fmt(c.median("peak_tree_mb"), "8.0f")),
@@ -318,9 +322,9 @@ def main() -> None:
                     run.verified = not run.problem
                     cell.runs.append(run)
                     print(f"{cell.engine} {workload} {rows} run {i + 1}: wall {run.wall_s:.2f}s "
-                          f"pipeline {_fmt(run.pipeline_s, '.2f')}s peak {run.peak_tree_mb:.0f} "
-                          f"MB (+ext {run.peak_total_mb:.0f}) verified={run.verified} "
-                          f"{run.problem}",
+                          f"pipeline {_fmt(run.pipeline_s, '.2f')}s cpu {run.cpu_s:.2f}s "
+                          f"peak {run.peak_tree_mb:.0f} MB (+ext {run.peak_total_mb:.0f}) "
+                          f"verified={run.verified} {run.problem}",
                           flush=True)
 
     print_table(cells, args.count_external)
@@ -338,7 +342,9 @@ def main() -> None:
     }
     summary = [
         {**asdict(c), "median_wall_s": c.median("wall_s"),
-         "median_pipeline_s": c.median("pipeline_s"),
+         "median_pipeline_s": c.median("pipeline_s"), "median_cpu_s": c.median("cpu_s"),
+         "min_wall_s": min((r.wall_s for r in c.runs), default=None),
+         "min_pipeline_s": min((r.pipeline_s for r in c.runs if r.pipeline_s), default=None),
          "rows_per_s_wall": c.rate("wall_s"), "rows_per_s_pipeline": c.rate("pipeline_s"),
          "median_peak_tree_mb": c.median("peak_tree_mb"),
          "median_peak_total_mb": c.median("peak_total_mb")}
