@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time as _time
 from typing import Any
 
+from raystream.actors.metrics import ActorMetrics, CommitLatency, MetricTags
 from raystream.actors.protocol import END, CommitProtocol
 
 
@@ -17,15 +19,18 @@ class CoordinatorActor:
         readers: Reader id -> source name.
         sinks: Sink ids.
         backlog_limits: Source name -> ``max_backlog_size``.
+        metrics: Tags for the commit metrics (None: no metrics).
     """
 
     def __init__(self, readers: dict[str, str], sinks: list[str],
-                 backlog_limits: dict[str, int | None]) -> None:
+                 backlog_limits: dict[str, int | None],
+                 metrics: MetricTags | None = None) -> None:
         self.protocol = CommitProtocol(readers, sinks, backlog_limits)
         self.handles: dict[str, Any] = {}
         self.exhausted: set[str] = set()
         self.failures: list[str] = []
-        self.commit_latency_ms: list[float] = []
+        self.latency = CommitLatency()
+        self.metrics = ActorMetrics(metrics, flush_interval_s=0.0)
 
     def attach(self, handles: dict[str, Any]) -> None:
         """Receives the reader actor handles (created after the coordinator)."""
@@ -49,6 +54,7 @@ class CoordinatorActor:
             ``(next_time, allowance)``; ``next_time`` is ``END`` when finished.
         """
         next_time = self.protocol.close(reader, time, rows, position, finished)
+        self.latency.close(time)
         allowance = None if finished else self.protocol.rebalance(reader, in_flight, hungry)
         return next_time, allowance
 
@@ -62,6 +68,15 @@ class CoordinatorActor:
             handle = self.handles.get(commit.reader)
             if handle is not None:
                 handle.commit.remote(commit.position, commit.durable)
+        self._durable(self.protocol.durable_frontier)
+
+    def _durable(self, frontier: int) -> None:
+        """Records the commit latency of every time that just became durable."""
+        latencies = self.latency.durable(frontier, _time.time() * 1000)
+        if latencies:
+            self.metrics.observe("commit_latency_ms", latencies)
+            self.metrics.count(commits=len(latencies))
+            self.metrics.gauge(last_commit_time_ms=self.latency.last_durable_time)
 
     def sink_failed(self, sink: str, message: str) -> None:
         """A sink's writer raised: the pipeline must fail (see :meth:`failure`)."""
@@ -80,8 +95,9 @@ class CoordinatorActor:
         return sorted(self.exhausted)
 
     def status(self) -> dict[str, Any]:
-        """See :meth:`CommitProtocol.status`."""
-        return self.protocol.status()
+        """See :meth:`CommitProtocol.status`; adds the last durable commit time and latency."""
+        return dict(self.protocol.status(), last_commit_time=self.latency.last_durable_time,
+                    commit_latency_ms=self.latency.last_latency_ms)
 
     def is_done(self) -> bool:
         """True when every reader finished and every sink is durable to the end."""

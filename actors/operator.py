@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from raystream.actors.messages import Data, Kernel, Message
+from raystream.actors.metrics import ActorMetrics, MetricTags
 from raystream.actors.outbox import Outbox, Route
-from raystream.actors.protocol import FrontierTracker
+from raystream.actors.protocol import END, FrontierTracker
 
 
 class OperatorActor:
@@ -20,17 +21,19 @@ class OperatorActor:
         kernel: Builds the kernel for this instance.
         channels: Input channels ``(port, sender)``.
         routes: Output routes.
+        metrics: Tags for this operator's metrics (None: no metrics).
     """
 
     def __init__(self, name: str, sender: str, instance: int,
                  kernel: Callable[[int], Kernel], channels: list[tuple[int, str]],
-                 routes: list[Route]) -> None:
+                 routes: list[Route], metrics: MetricTags | None = None) -> None:
         self.name = name
         self.kernel = kernel(instance)
         self.tracker = FrontierTracker(channels)
         self.outbox = Outbox(sender, instance, routes)
         self.rows_in = 0
         self.batches_in = 0
+        self.metrics = ActorMetrics(metrics)
 
     def receive(self, port: int, sender: str, messages: tuple[Message, ...]) -> None:
         """Processes messages from one upstream channel, in order."""
@@ -38,6 +41,8 @@ class OperatorActor:
             if isinstance(message, Data):
                 self.rows_in += message.batch.num_rows
                 self.batches_in += 1
+                self.metrics.count(rows_in=message.batch.num_rows,
+                                   bytes_in=message.batch.nbytes, batches_in=1)
                 for time, batch in self.kernel.on_data(port, message.time, message.batch):
                     self.outbox.data(time, batch)
             else:
@@ -47,6 +52,14 @@ class OperatorActor:
                         self.outbox.data(time, batch)
                     self.outbox.progress(frontier)
         self.outbox.flush()
+        self._report()
+
+    def _report(self) -> None:
+        outbox = self.outbox
+        self.metrics.totals(rows_out=outbox.rows_out, bytes_out=outbox.bytes_out,
+                            batches_out=outbox.batches_out)
+        if self.tracker.frontier >= END:
+            self.metrics.flush()
 
     def add_channel(self, port: int, sender: str, start: int) -> None:
         """Accepts a new upstream channel (a reader started while running)."""

@@ -13,10 +13,17 @@ import pyarrow as pa
 import ray
 
 from raystream.actors.messages import DIFF, KEY
+from raystream.actors.metrics import ActorMetrics, MetricTags
 from raystream.actors.outbox import Outbox, Route
 from raystream.actors.plan import Prepare
 from raystream.actors.protocol import END
-from raystream.connectors.base import ParsedBatch, PartitionReader, RecordError, SourceSpec
+from raystream.connectors.base import (
+    ParsedBatch,
+    PartitionReader,
+    RecordError,
+    SourceSpec,
+    reader_metrics,
+)
 
 log = logging.getLogger("raystream.reader")
 
@@ -45,6 +52,7 @@ class ReaderConfig:
         dynamic: The partition belongs to a dynamic source: when it is read to
             its end, wait to be released (children started) before ending.
         instance: This reader's index in its stage (its ``forward`` partner).
+        metrics: Tags for this reader's metrics (None: no metrics).
     """
 
     reader_id: str
@@ -56,6 +64,7 @@ class ReaderConfig:
     terminate_on_error: bool
     dynamic: bool = False
     instance: int = 0
+    metrics: MetricTags | None = None
 
 
 @dataclass
@@ -107,6 +116,7 @@ class ReaderActor:
         self.coordinator = coordinator
         self.control: queue.SimpleQueue = queue.SimpleQueue()
         self.backlog = _Backlog()
+        self.metrics = ActorMetrics(config.metrics)
         self.stats_: dict[str, Any] = {"rows": 0, "records": 0, "errors": 0, "bytes": 0,
                                        "commits": 0, "paused": False, "in_flight": 0}
         self.last_commit: Any = None
@@ -145,6 +155,8 @@ class ReaderActor:
         try:
             self._loop(client)
         finally:
+            self._report(client)
+            self.metrics.flush()
             client.close()
         return self.stats()
 
@@ -198,6 +210,8 @@ class ReaderActor:
         if parsed is None:
             return
         self.stats_["records"] += parsed.records
+        self.metrics.count(rows_in=parsed.batch.num_rows, bytes_in=parsed.batch.nbytes,
+                           batches_in=1, parse_errors=len(parsed.errors))
         if parsed.errors:
             self._bad_records(parsed.errors, batch.time)
         if parsed.batch.num_rows:
@@ -220,7 +234,23 @@ class ReaderActor:
         if self.config.backlog_limited and not ended:
             self.backlog.allowance = allowance
         self._send_progress(next_time)
+        self._report(client)
         return next_time
+
+    def _report(self, client: PartitionReader) -> None:
+        """Updates lag, backlog and outgoing counters (stats and metrics)."""
+        try:
+            source = reader_metrics(client)
+        except Exception as exc:  # noqa: BLE001 - a lag probe must not stop the reader
+            log.debug("%s: source metrics failed: %s", self.config.name, exc)
+            source = {}
+        self.stats_["lag_records"] = source.get("lag_records")
+        self.stats_["millis_behind_latest"] = source.get("millis_behind_latest")
+        self.metrics.source_gauges(source)
+        self.metrics.gauge(backlog_rows=self.backlog.in_flight)
+        outbox = self.outbox
+        self.metrics.totals(rows_out=outbox.rows_out, bytes_out=outbox.bytes_out,
+                            batches_out=outbox.batches_out, commits=self.stats_["commits"])
 
     def _send_progress(self, frontier: int) -> None:
         self.outbox.progress(frontier)

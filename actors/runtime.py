@@ -6,14 +6,17 @@ import logging
 import os
 import time as _time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import ray
 
 from raystream.actors.coordinator import CoordinatorActor
 from raystream.actors.dynamic import DynamicSources
+from raystream.actors.metrics import MetricTags
 from raystream.actors.operator import OperatorActor
 from raystream.actors.outbox import Route
+from raystream.actors.placement import COORDINATOR, Placement, alive_nodes
 from raystream.actors.plan import (
     DATA,
     ERRORS,
@@ -26,6 +29,7 @@ from raystream.actors.plan import (
 )
 from raystream.actors.reader import ReaderActor, ReaderConfig
 from raystream.actors.sink import SinkActor
+from raystream.actors.status import StatusLine
 
 log = logging.getLogger("raystream.runtime")
 
@@ -71,6 +75,8 @@ class Pipeline:
         self.deployed = _Deployed()
         self.coordinator: Any = None
         self.finished_sinks: set[int] = set()
+        self.placement = Placement([])
+        self.hooks: list[Callable[[], None]] = []
 
     # -- deploy --------------------------------------------------------------
 
@@ -78,30 +84,43 @@ class Pipeline:
         """Creates every actor and starts the readers."""
         ensure_ray()
         plan = self.plan
+        self.placement = Placement.for_plan(plan, alive_nodes())
         readers = {rid: f"{s.name}#{s.id}" for s in plan.stages if isinstance(s, ReaderStage)
                    for rid in self._ids(s)}
         limits = {f"{s.name}#{s.id}": s.max_backlog_size for s in plan.stages
                   if isinstance(s, ReaderStage)}
         sinks = [channel_id(s.id, 0) for s in plan.stages if isinstance(s, SinkStage)]
+        name = f"{plan.name}:coordinator"
         self.coordinator = ray.remote(CoordinatorActor).options(
-            name=f"{plan.name}:coordinator", **self._resources("coordinator"),
-        ).remote(readers, sinks, limits)
+            name=name, **self.placement.options(COORDINATOR, COORDINATOR),
+        ).remote(readers, sinks, limits, metrics=self._tags(name, COORDINATOR))
         for stage in reversed(plan.stages):
             self.deployed.handles[stage.id] = self._create(stage)
         ray.get(self.coordinator.attach.remote(self.deployed.readers))
         for reader_id, handle in self.deployed.readers.items():
             self.deployed.run_refs[handle.run.remote()] = reader_id
         self.dynamic = DynamicSources(self)
+        if plan.options.get("monitoring"):
+            self.hooks.append(self._status_line().tick)
         return self
+
+    def _status_line(self) -> StatusLine:
+        sinks = [self.deployed.handles[s.id][0] for s in self.plan.stages
+                 if isinstance(s, SinkStage)]
+        return StatusLine(self.plan.name, self.deployed.readers, sinks, self.coordinator,
+                          interval_s=self.plan.options.get("status_interval_s", 10.0))
+
+    def _tags(self, actor: str, role: str, partition: str = "") -> MetricTags:
+        """Metric tags of one actor (``pw.run(metrics=False)`` turns metrics off)."""
+        return MetricTags(self.plan.name, actor, role, partition,
+                          enabled=self.plan.options.get("metrics", True))
 
     def _ids(self, stage: Stage) -> list[str]:
         return [channel_id(stage.id, i) for i in range(stage.parallelism)]
 
-    def _resources(self, kind: str) -> dict[str, Any]:
-        per_kind = self.plan.options.get("resources", {})
-        options = dict(per_kind.get(kind, {"num_cpus": 0}))
-        options.setdefault("num_cpus", 0)
-        return options
+    def _resources(self, kind: str, channel: str) -> dict[str, Any]:
+        """Ray options of one actor: the user's per kind, plus its node (placement)."""
+        return self.placement.options(kind, channel)
 
     def _routes(self, stage: Stage, output: str) -> list[Route]:
         routes = []
@@ -132,19 +151,25 @@ class Pipeline:
 
     def _create_sink(self, stage: SinkStage) -> Any:
         name = f"{self.plan.name}:sink{stage.id}:{stage.name}"
-        handle = ray.remote(SinkActor).options(name=name, **self._resources("sink")).remote(
-            name, channel_id(stage.id, 0), stage.sink, stage.format,
+        sink_id = channel_id(stage.id, 0)
+        handle = ray.remote(SinkActor).options(
+            name=name, **self._resources("sink", sink_id)).remote(
+            name, sink_id, stage.sink, stage.format,
             self._channels(stage, 0), self.coordinator,
-            stream_writes=getattr(stage.format, "streamable", True))
+            stream_writes=getattr(stage.format, "streamable", True),
+            metrics=self._tags(name, "sink", "0"))
         if stage.sink is None:
             self.deployed.driver_sinks.append((stage, handle))
         return handle
 
     def _create_operator(self, stage: OperatorStage, instance: int) -> Any:
         name = f"{self.plan.name}:op{stage.id}:{stage.name}:{instance}"
-        return ray.remote(OperatorActor).options(name=name, **self._resources("operator")).remote(
-            name, channel_id(stage.id, instance), instance, stage.kernel,
-            self._channels(stage, instance), self._routes(stage, DATA))
+        sender = channel_id(stage.id, instance)
+        return ray.remote(OperatorActor).options(
+            name=name, **self._resources("operator", sender)).remote(
+            name, sender, instance, stage.kernel,
+            self._channels(stage, instance), self._routes(stage, DATA),
+            metrics=self._tags(name, "operator", str(instance)))
 
     def _create_reader(self, stage: ReaderStage, instance: int, partitions: list[str]) -> Any:
         """Creates one reader actor (not started) for ``partitions``."""
@@ -155,9 +180,10 @@ class Pipeline:
             autocommit_ms=stage.autocommit_ms, max_batch_rows=stage.max_batch_rows,
             backlog_limited=stage.max_backlog_size is not None,
             terminate_on_error=self.plan.terminate_on_error, dynamic=stage.dynamic,
+            metrics=self._tags(name, "reader", "+".join(partitions)),
             instance=instance)
         actor_class = ray.remote(concurrency_groups=_READER_GROUPS)(ReaderActor)
-        handle = actor_class.options(name=name, **self._resources("reader")).remote(
+        handle = actor_class.options(name=name, **self._resources("reader", reader_id)).remote(
             config, stage.source, stage.prepare, self._routes(stage, DATA),
             self._routes(stage, ERRORS), self.coordinator)
         self.deployed.readers[reader_id] = handle
@@ -176,6 +202,8 @@ class Pipeline:
         done: set[Any] = set()
         next_check = _time.monotonic()
         while True:
+            for hook in self.hooks:
+                hook()
             if _time.monotonic() >= next_check:
                 self._check_sinks()
                 next_check = _time.monotonic() + _SINK_CHECK_S

@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from raystream.actors.messages import Data, Message
+from raystream.actors.metrics import ActorMetrics, MetricTags
 from raystream.actors.protocol import END, FrontierTracker
 from raystream.connectors.base import RecordError, SinkSpec
 
@@ -36,12 +37,13 @@ class SinkActor:
         coordinator: The coordinator actor handle.
         stream_writes: Write rows of the frontier's own time on arrival (off
             when the output is sorted within each time).
+        metrics: Tags for this sink's metrics (None: no metrics).
     """
 
     def __init__(self, name: str, sink_id: str, spec: SinkSpec | None,
                  format: Callable[[int, pa.RecordBatch], pa.RecordBatch],
                  channels: list[tuple[int, str]], coordinator: Any,
-                 stream_writes: bool = True) -> None:
+                 stream_writes: bool = True, metrics: MetricTags | None = None) -> None:
         self.name = name
         self.sink_id = sink_id
         self.writer = spec.open() if spec is not None else None
@@ -53,6 +55,7 @@ class SinkActor:
         self.completed: list[tuple[int, pa.RecordBatch]] = []
         self.rows_written = 0
         self.errors: list[RecordError] = []
+        self.metrics = ActorMetrics(metrics)
 
     def receive(self, port: int, sender: str, messages: tuple[Message, ...]) -> None:
         """Buffers data; on frontier progress writes, flushes and reports.
@@ -75,6 +78,8 @@ class SinkActor:
 
     def _accept(self, message: Data) -> None:
         """Writes rows at once when nothing earlier can still arrive, else buffers them."""
+        self.metrics.count(rows_in=message.batch.num_rows, bytes_in=message.batch.nbytes,
+                           batches_in=1)
         streamable = (self.stream_writes and self.writer is not None
                       and message.time <= self.tracker.frontier and not self.pending)
         if streamable:
@@ -89,6 +94,7 @@ class SinkActor:
                 continue
             if self.writer is None:
                 self.completed.append((time, output))
+                self.metrics.count(rows_out=output.num_rows, batches_out=1)
             else:
                 self._write(output)
         if self.writer is None:
@@ -97,6 +103,7 @@ class SinkActor:
         self.writer.flush()
         if frontier >= END:
             self.writer.close()
+            self.metrics.flush()
         self.coordinator.sink_flushed.remote(self.sink_id, frontier)
 
     def _write(self, output: pa.RecordBatch) -> None:
@@ -104,6 +111,8 @@ class SinkActor:
             return
         rejected = self.writer.write(output)  # type: ignore[union-attr]
         self.rows_written += output.num_rows - len(rejected)
+        self.metrics.count(rows_out=output.num_rows - len(rejected), bytes_out=output.nbytes,
+                           batches_out=1)
         for error in rejected:
             log.warning("%s: row not written: %s", self.name, error.describe())
         self.errors.extend(rejected)
