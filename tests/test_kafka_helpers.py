@@ -150,3 +150,16 @@ def jsonl_rows(path: Any) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return []
     return [json.loads(line) for line in text.split("\n")[:-1] if line]
+
+
+def message_count(settings: dict[str, Any], topic: str) -> int:
+    """Messages in ``topic`` (sum of its high watermarks; 0 if it does not exist yet)."""
+    consumer = Consumer({**_client(settings), "group.id": "count", "log_level": 0})
+    try:
+        meta = consumer.list_topics(timeout=10).topics.get(topic)
+        if meta is None:
+            return 0
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in meta.partitions)
+    finally:
+        consumer.close()
