@@ -82,8 +82,12 @@ class CoordinatorActor:
         """A sink's writer raised: the pipeline must fail (see :meth:`failure`)."""
         self.failures.append(message)
 
+    def actor_failed(self, message: str) -> None:
+        """An operator or sink raised: the pipeline must fail (see :meth:`failure`)."""
+        self.failures.append(message)
+
     def failure(self) -> str | None:
-        """The first sink failure, or None."""
+        """The first actor failure, or None."""
         return self.failures[0] if self.failures else None
 
     def reader_exhausted(self, reader: str) -> None:
@@ -100,8 +104,11 @@ class CoordinatorActor:
                     commit_latency_ms=self.latency.last_latency_ms)
 
     def is_done(self) -> bool:
-        """True when every reader finished and every sink is durable to the end."""
-        return self.protocol.done
+        """True when every reader finished and every sink is durable to the end.
+
+        Never True after an actor failed: a failed run must not look complete.
+        """
+        return self.protocol.done and not self.failures
 
     def end(self) -> int:
         """The END frontier (for drivers that do not import the protocol)."""

@@ -26,8 +26,11 @@ class OperatorActor:
 
     def __init__(self, name: str, sender: str, instance: int,
                  kernel: Callable[[int], Kernel], channels: list[tuple[int, str]],
-                 routes: list[Route], metrics: MetricTags | None = None) -> None:
+                 routes: list[Route], metrics: MetricTags | None = None,
+                 coordinator: Any = None) -> None:
         self.name = name
+        self.coordinator = coordinator
+        self.failure: str | None = None
         self.kernel = kernel(instance)
         self.tracker = FrontierTracker(channels)
         self.outbox = Outbox(sender, instance, routes)
@@ -36,7 +39,23 @@ class OperatorActor:
         self.metrics = ActorMetrics(metrics)
 
     def receive(self, port: int, sender: str, messages: tuple[Message, ...]) -> None:
-        """Processes messages from one upstream channel, in order."""
+        """Processes messages from one upstream channel, in order.
+
+        If the kernel raises, the operator reports the error to the coordinator
+        (which fails the pipeline) and refuses every later message, so no
+        frontier passes a time whose rows were lost.
+        """
+        if self.failure is not None:
+            raise RuntimeError(f"refused: {self.failure}")
+        try:
+            self._receive(port, sender, messages)
+        except Exception as exc:
+            self.failure = f"{self.name}: {type(exc).__name__}: {exc}"
+            if self.coordinator is not None:
+                self.coordinator.actor_failed.remote(self.failure)
+            raise
+
+    def _receive(self, port: int, sender: str, messages: tuple[Message, ...]) -> None:
         for message in messages:
             if isinstance(message, Data):
                 self.rows_in += message.batch.num_rows

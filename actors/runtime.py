@@ -169,7 +169,7 @@ class Pipeline:
             name=name, **self._resources("operator", sender)).remote(
             name, sender, instance, stage.kernel,
             self._channels(stage, instance), self._routes(stage, DATA),
-            metrics=self._tags(name, "operator", str(instance)))
+            metrics=self._tags(name, "operator", str(instance)), coordinator=self.coordinator)
 
     def _create_reader(self, stage: ReaderStage, instance: int, partitions: list[str]) -> Any:
         """Creates one reader actor (not started) for ``partitions``."""
@@ -217,6 +217,7 @@ class Pipeline:
             self._drain_driver_sinks()
             if len(done) == len(self.deployed.run_refs) and \
                     ray.get(self.coordinator.is_done.remote()):
+                self._check_sinks()
                 self._drain_driver_sinks()
                 return
             if not pending:

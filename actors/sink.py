@@ -56,6 +56,7 @@ class SinkActor:
         self.rows_written = 0
         self.errors: list[RecordError] = []
         self.metrics = ActorMetrics(metrics)
+        self.failure: str | None = None
 
     def receive(self, port: int, sender: str, messages: tuple[Message, ...]) -> None:
         """Buffers data; on frontier progress writes, flushes and reports.
@@ -63,6 +64,8 @@ class SinkActor:
         A writer error (e.g. failed deliveries at flush) is reported to the
         coordinator, which fails the pipeline, and re-raised.
         """
+        if self.failure is not None:
+            raise RuntimeError(f"refused: {self.failure}")
         try:
             for message in messages:
                 if isinstance(message, Data):
@@ -72,8 +75,8 @@ class SinkActor:
                 if frontier is not None:
                     self._complete(frontier)
         except Exception as exc:
-            self.coordinator.sink_failed.remote(self.sink_id, f"{self.name}: "
-                                                f"{type(exc).__name__}: {exc}")
+            self.failure = f"{self.name}: {type(exc).__name__}: {exc}"
+            self.coordinator.sink_failed.remote(self.sink_id, self.failure)
             raise
 
     def _accept(self, message: Data) -> None:
