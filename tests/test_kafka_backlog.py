@@ -1,0 +1,102 @@
+"""max_backlog_size: a reader at its limit pauses its partitions, keeps polling, and
+resumes where it stopped: nothing is re-read and nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+import raystream as pw
+from raystream.connectors.kafka import KafkaSourceSpec
+from raystream.io._base import parse_spec
+from raystream.run import start
+from tests.test_kafka_helpers import produce, reader_settings, reader_stats
+
+pytestmark = [pytest.mark.kafka]
+
+
+def test_paused_reader_polls_without_reading_and_resumes_in_place(kafka_broker,
+                                                                   unique_name) -> None:
+    """The client contract: keep-alive polls while paused return nothing and move nothing."""
+    kafka_broker.create_topic(unique_name, partitions=2)
+    settings = kafka_broker.client_settings()
+    produce(settings, unique_name, [f"m{i}" for i in range(400)],
+            partition=[i % 2 for i in range(400)])
+    # A tight poll interval: a consumer that stopped polling would be in trouble after 1 s.
+    config = reader_settings(kafka_broker, f"g-{unique_name}", **{
+        "session.timeout.ms": 1000, "max.poll.interval.ms": 1000, "log_level": 3})
+    spec = KafkaSourceSpec("t", unique_name, config, parse_spec(None, "plaintext"),
+                           key_column=True)
+    reader = spec.open(["0", "1"])
+    try:
+        seen: list[str] = []
+        while len(seen) < 150:
+            batch = reader.read_batch(150 - len(seen), 1.0)
+            seen += batch.batch.column("data").to_pylist() if batch else []
+        before = reader.position()
+        reader.pause()
+        produce(settings, unique_name, [f"m{i}" for i in range(400, 600)],
+                partition=[i % 2 for i in range(400, 600)])
+        paused_until = time.monotonic() + 3.0  # three poll intervals
+        while time.monotonic() < paused_until:
+            assert reader.read_batch(0, 0.05) is None
+        assert reader.position() == before
+        assert not reader.held, "librdkafka kept delivering paused partitions"
+        reader.resume()
+        deadline = time.monotonic() + 30
+        while len(seen) < 600 and time.monotonic() < deadline:
+            batch = reader.read_batch(1000, 0.5)
+            seen += batch.batch.column("data").to_pylist() if batch else []
+        assert reader.read_batch(1000, 1.0) is None
+    finally:
+        reader.close()
+    assert sorted(seen) == sorted(f"m{i}" for i in range(600))
+    assert reader.position() == {"0": 300, "1": 300}
+
+
+@pytest.mark.ray
+def test_backlog_limit_pauses_the_reader(kafka_broker, ray_session, unique_name) -> None:
+    """A slow output holds the durable frontier back; the readers stop at the limit."""
+    kafka_broker.create_topic(unique_name, partitions=2)
+    total, limit = 3000, 300
+    produce(kafka_broker.client_settings(), unique_name, [json.dumps({"n": i})
+                                                          for i in range(total)])
+
+    class Event(pw.Schema):
+        n: int
+
+    events = pw.io.kafka.read(reader_settings(kafka_broker, f"g-{unique_name}"), unique_name,
+                              format="json", schema=Event, mode="static",
+                              max_backlog_size=limit, autocommit_duration_ms=100)
+    received: list[int] = []
+
+    def slow(time_: int, batch) -> None:
+        received.extend(batch.column("n").to_pylist())
+        time.sleep(0.2)
+
+    pw.io.subscribe(events, on_batch=slow)
+    pipeline = start()
+    samples: list[list[dict]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append(reader_stats(pipeline))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        pipeline.wait(timeout=120)
+    finally:
+        done.set()
+        sampler.join()
+        pipeline.shutdown()
+    assert sorted(received) == list(range(total))
+    assert max(sum(s["in_flight"] for s in sample) for sample in samples) <= limit
+    assert any(s["paused"] for sample in samples for s in sample), "never paused"
+    assert sum(s["records"] for s in samples[-1]) == total  # no message read twice
