@@ -44,7 +44,8 @@ def reader_settings(service: Any, group: str, **extra: Any) -> dict[str, Any]:
 def produce(settings: dict[str, Any], topic: str, values: Iterable[bytes | str | None], *,
             keys: Sequence[bytes | str | None] | None = None,
             partition: int | Sequence[int] | None = None,
-            headers: Sequence[list[tuple[str, bytes | None]]] | None = None) -> list[tuple]:
+            headers: Sequence[list[tuple[str, bytes | None]]] | None = None,
+            timestamps: Sequence[int] | None = None) -> list[tuple]:
     """Produces messages and waits for every delivery; returns ``(partition, offset)`` of
     each message, in the order given.
 
@@ -60,6 +61,8 @@ def produce(settings: dict[str, Any], topic: str, values: Iterable[bytes | str |
             extra["partition"] = partition if isinstance(partition, int) else partition[i]
         if headers is not None:
             extra["headers"] = headers[i]
+        if timestamps is not None:
+            extra["timestamp"] = timestamps[i]
         producer.produce(topic, value=value,
                          on_delivery=lambda e, m, i=i: reports.__setitem__(i, (e, m)), **extra)
         if i % 10_000 == 9_999:
