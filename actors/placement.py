@@ -10,7 +10,10 @@ Rules (applied only when the cluster has two or more eligible nodes):
 * sinks and the coordinator are left to Ray (the driver's node, usually).
 
 Each choice is a *soft* ``NodeAffinitySchedulingStrategy``: if the node is
-gone or full, Ray places the actor elsewhere. A node is eligible for an actor
+gone or full, Ray places the actor elsewhere. Ray ignores node affinity for an
+actor that requests no resources at all (checked with Ray 2.60: such actors
+land on random nodes), so a placed actor without any request asks for one
+byte of ``memory``. A node is eligible for an actor
 kind when it has the resources the user asked for that kind
 (``pw.run(resources={"reader": {"resources": {"kafka_node": 0.01}}})``); a
 ``scheduling_strategy`` given by the user is never overridden.
@@ -168,4 +171,6 @@ class Placement:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
+            if not requirements(options):
+                options["memory"] = 1  # an empty request would make Ray ignore the affinity
         return options

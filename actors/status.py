@@ -1,12 +1,12 @@
-"""The driver's console status line: rows/s in and out, lag, backlog, last commit.
+"""The driver's console status line: rows and rows/s in and out, lag, backlog, last commit.
 
 :class:`StatusLine` is ticked by ``Pipeline.wait``'s loop. Every
 ``interval_s`` it asks the readers, sinks and coordinator for their counters
 without blocking (it collects the answers on a later tick) and prints one line
 (here wrapped):
 
-    [rs-1a2b3c] in 51,200 rows/s | out 1,050 rows/s | lag 3,400 | backlog 8,000 rows
-    | last commit 12:04:05.120 (0.9 s ago)
+    [rs-1a2b3c] in 812,000 rows (51,200/s) | out 9,000 rows (1,050/s) | lag 3,400
+    | backlog 8,000 rows | last commit 12:04:05.120 (0.9 s ago)
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def format_status(name: str, before: Sample | None, now: Sample,
 def _rate(rate: float | None, total: int) -> str:
     if rate is None:
         return f"{total:,} rows"
-    return f"{rate:,.0f} rows/s"
+    return f"{total:,} rows ({rate:,.0f}/s)"
 
 
 def _commit(last: int | None, wall_ms: float | None) -> str:

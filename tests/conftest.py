@@ -14,6 +14,7 @@ from tests.services.fixtures import (  # noqa: F401 - re-exported fixtures
     moto_server,
     unique_name,
 )
+from tests.services.ray_cluster import ray_cluster  # noqa: F401 - re-exported fixture
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,8 @@ def test_options_are_soft_node_affinity_with_zero_cpus_by_default() -> None:
     assert options["num_cpus"] == 0
     strategy = options["scheduling_strategy"]
     assert (strategy.node_id, strategy.soft) == (B, True)
-    assert "scheduling_strategy" not in placement.options("sink", "3.0")
+    assert options["memory"] == 1, "a non-empty request, else Ray ignores the affinity"
+    assert placement.options("sink", "3.0") == {"num_cpus": 0}
     assert "scheduling_strategy" not in placement.options("coordinator", "coordinator")
 
 

@@ -11,8 +11,8 @@ import pytest
 import raystream as pw
 from raystream.actors.status import Sample, format_status, make_sample
 
-LINE = re.compile(r"^\[(?P<name>[^\]]+)\] in .* rows/s \| out .* rows/s \| .*backlog .* rows "
-                  r"\| last commit .*$", re.M)
+LINE = re.compile(r"^\[(?P<name>[^\]]+)\] in [\d,]+ rows.* \| out [\d,]+ rows.* \| "
+                  r".*backlog [\d,]+ rows \| last commit .*$", re.M)
 
 
 def test_line_shows_rates_lag_backlog_and_commit_age() -> None:
@@ -21,8 +21,8 @@ def test_line_shows_rates_lag_backlog_and_commit_age() -> None:
     now = Sample(at=12.0, rows_in=5000, rows_out=2100, lag_records=3400, backlog=8000,
                  last_commit=int(commit_ms))
     line = format_status("p", before, now, wall_ms=commit_ms + 1500)
-    assert line.startswith("[p] in 2,000 rows/s | out 1,000 rows/s | lag 3,400 | "
-                           "backlog 8,000 rows | last commit ")
+    assert line.startswith("[p] in 5,000 rows (2,000/s) | out 2,100 rows (1,000/s) | "
+                           "lag 3,400 | backlog 8,000 rows | last commit ")
     assert line.endswith("(1.5 s ago)")
 
 
