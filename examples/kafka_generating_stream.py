@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = {"bootstrap.servers": args.bootstrap_servers,
                 **dict(item.split("=", 1) for item in args.set)}
     producer = Producer(settings)
-    producer.produce(TOPIC, ("value").encode("utf-8"), partition=0)
+    producer.produce(TOPIC, ("value").encode("utf-8"), partition=0)  # noqa: UP012 - as in the tutorial
     producer.flush(30)
 
     time.sleep(args.initial_delay)
