@@ -150,7 +150,7 @@ def test_plain_python_on_local_ray_prints_status_and_stops_cleanly_on_ctrl_c(
         wait_until(lambda: "in 4,000 rows" in log.read_text(), 240, "status line with all rows",
                    alive=lambda: driver.poll() is None)
         assert not output_state(output)
-        driver.send_signal(signal.SIGINT)
+        os.killpg(driver.pid, signal.SIGINT)  # like Ctrl-C: the whole foreground group
         assert driver.wait(timeout=180) == 0, log.read_text()
     finally:
         stop_group(driver.pid, timeout=10, proc=driver)
