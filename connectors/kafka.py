@@ -134,7 +134,8 @@ class KafkaReader:
         messages, self.held = self.held[:max_records], self.held[max_records:]
         if not messages:
             messages = self.consumer.consume(num_messages=max_records, timeout=timeout_s)
-        batch = Messages.of(messages, self.spec.name)
+        batch = Messages.of(messages, self.spec.name, with_keys=self.spec.key_column
+                            or self.spec.message_keys)
         return self._parse(batch) if len(batch) else None
 
     def _keep_alive(self, timeout_s: float) -> None:
@@ -162,11 +163,9 @@ class KafkaReader:
 
     def _wanted(self, messages: Messages) -> np.ndarray:
         """Drops re-delivered offsets, offsets past a static end, and the CSV header."""
-        starts = np.array([self.next.get(int(p), 0) for p in messages.partitions], np.int64)
-        keep = messages.offsets >= starts
+        keep = messages.offsets >= _per_partition(messages.partitions, self.next)
         if self.ends is not None:
-            ends = np.array([self.ends[int(p)] for p in messages.partitions], np.int64)
-            keep &= messages.offsets < ends
+            keep &= messages.offsets < _per_partition(messages.partitions, self.ends)
         if self.header is not None:
             keep &= ~((messages.partitions == 0) & (messages.offsets == self.header.offset))
         return keep
@@ -269,6 +268,14 @@ class KafkaReader:
         from confluent_kafka import TopicPartition
 
         return [TopicPartition(self.spec.topic, p) for p in sorted(partitions)]
+
+
+def _per_partition(partitions: np.ndarray, values: dict[int, int]) -> np.ndarray:
+    """``values[p]`` for each message's partition ``p``, without a Python loop per message."""
+    out = np.zeros(len(partitions), np.int64)
+    for partition in np.unique(partitions):
+        out[partitions == partition] = values.get(int(partition), 0)
+    return out
 
 
 def _locate(error: RecordError, messages: Messages, topic: str) -> RecordError:

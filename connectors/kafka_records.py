@@ -44,22 +44,27 @@ class Messages:
     raw: list[Any]
 
     @classmethod
-    def of(cls, messages: list[Any], source: str) -> Messages:
+    def of(cls, messages: list[Any], source: str, with_keys: bool = True) -> Messages:
         """Extracts the fields of ``messages``; error events are logged and left out.
+
+        Args:
+            messages: What ``consume()`` returned.
+            source: The source name, for logs.
+            with_keys: Extract message keys (else ``keys`` is all None).
 
         Raises:
             confluent_kafka.KafkaException: On a fatal client error.
         """
-        good = []
-        for message in messages:
-            error = message.error()
-            if error is None:
-                good.append(message)
-            else:
-                _client_error(error, source)
-        return cls(np.fromiter((m.partition() for m in good), np.int64, len(good)),
-                   np.fromiter((m.offset() for m in good), np.int64, len(good)),
-                   [m.value() for m in good], [m.key() for m in good], good)
+        good = [m for m in messages if m.error() is None]
+        if len(good) != len(messages):
+            for message in messages:
+                if message.error() is not None:
+                    _client_error(message.error(), source)
+        n = len(good)
+        keys = [m.key() for m in good] if with_keys else [None] * n
+        return cls(np.array([m.partition() for m in good], np.int64),
+                   np.array([m.offset() for m in good], np.int64),
+                   [m.value() for m in good], keys, good)
 
     def __len__(self) -> int:
         return len(self.raw)
