@@ -8,42 +8,39 @@ would refuse (a record over 1 MiB, a partition key over 256 bytes or empty, a
 missing payload, an unknown stream) are returned as errors naming the row,
 and the other rows are written.
 
-Records are buffered per stream and sent in PutRecords calls of at most 500
-records and 5 MiB; :meth:`KinesisWriter.flush` sends the rest and returns
-once Kinesis acknowledged every record (that is when they are durable).
-Entries that fail inside a call (throttling, internal failure) and throttled
-calls are retried with exponential backoff and jitter until
-``retry_timeout_s`` passes, then the writer raises.
+Sending (calls of at most 500 records and 5 MiB, several in flight, each
+partition key in order, retries with backoff) is :mod:`kinesis_lanes`'s job;
+:meth:`KinesisWriter.flush` returns once Kinesis acknowledged every record
+(that is when they are durable).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from raystream.connectors.base import RecordError
 from raystream.connectors.kinesis_client import (
-    Backoff,
     ConnectionSettings,
     KinesisError,
     error_code,
-    is_retryable,
     make_client,
+)
+from raystream.connectors.kinesis_http import put_records_boto3, put_records_fast
+from raystream.connectors.kinesis_lanes import (
+    RecordSender,
+    key_lanes,
 )
 from raystream.connectors.serialize import json_lines
 
 log = logging.getLogger("raystream.kinesis")
 
-MAX_RECORDS_PER_CALL = 500
-MAX_BYTES_PER_CALL = 5 * 1024 * 1024
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_KEY_BYTES = 256
 _ALPHABET = np.frombuffer(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ", dtype="S1")
@@ -66,6 +63,9 @@ class KinesisSinkSpec:
         key_column: Name of the row-key column in the batches.
         json_columns: ``pw.Json`` columns (already JSON text).
         retry_timeout_s: How long failed records are retried before giving up.
+        max_in_flight: PutRecords calls in flight at once (lanes by partition key).
+        fast_put_records: Encode PutRecords bodies in bulk (:mod:`kinesis_http`)
+            instead of through botocore's serialiser.
     """
 
     name: str
@@ -79,20 +79,12 @@ class KinesisSinkSpec:
     key_column: str = "_key"
     json_columns: tuple[str, ...] = ()
     retry_timeout_s: float = 300.0
+    max_in_flight: int = 4
+    fast_put_records: bool = True
 
     def open(self) -> KinesisWriter:
         """Opens the writer (checking that a fixed stream exists)."""
         return KinesisWriter(self)
-
-
-@dataclass
-class _Pending:
-    """Records waiting for a PutRecords call to one stream."""
-
-    data: list[bytes] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)
-    bytes: int = 0
 
 
 class KinesisWriter:
@@ -100,19 +92,22 @@ class KinesisWriter:
 
     Args:
         spec: The sink.
-        client: A boto3 Kinesis client (default: one from ``spec.settings``).
+        client: A boto3 Kinesis client (default: one from ``spec.settings``,
+            written with :func:`put_records_fast`; an injected client is
+            called through boto3, e.g. for botocore's Stubber).
         sleep: Sleep function between retries (injectable for tests).
     """
 
     def __init__(self, spec: KinesisSinkSpec, client: Any = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.spec = spec
-        self.client = client if client is not None else make_client(spec.settings)
-        self.sleep = sleep
-        self.pending: dict[str, _Pending] = {}
+        self.client = client if client is not None else \
+            make_client(spec.settings, pool_size=max(10, spec.max_in_flight))
+        put = put_records_fast if client is None and spec.fast_put_records \
+            else put_records_boto3
+        self.sender = RecordSender(self.client, put, spec.name, spec.max_in_flight,
+                                   spec.retry_timeout_s, sleep)
         self.streams: dict[str, bool] = {}
-        self.records_sent = 0
-        self.retries = 0
         if spec.stream is not None and not self._stream_exists(spec.stream):
             raise KinesisError(f"{spec.name}: Kinesis stream {spec.stream!r} does not exist "
                                f"at {spec.settings.describe()}: create it first")
@@ -132,16 +127,29 @@ class KinesisWriter:
             keep = pa.array(good)
             payloads, keys, streams = payloads.filter(keep), keys.filter(keep), streams.filter(keep)
         sizes = pc.add(pc.binary_length(payloads), pc.binary_length(keys.cast(pa.binary())))
-        sizes_np = sizes.to_numpy(zero_copy_only=False)
+        lanes = key_lanes(keys, self.sender.lanes)
         if self.spec.stream is not None:
-            self._enqueue(self.spec.stream, payloads, keys, sizes_np)
-            return errors
-        encoded = pc.dictionary_encode(streams)
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
-        for i, stream in enumerate(encoded.dictionary.to_pylist()):
-            rows = pa.array(np.flatnonzero(codes == i))
-            self._enqueue(stream, payloads.take(rows), keys.take(rows), sizes_np[rows])
+            names, groups = [self.spec.stream], lanes
+        else:
+            encoded = pc.dictionary_encode(streams)
+            names = encoded.dictionary.to_pylist()
+            groups = encoded.indices.to_numpy(zero_copy_only=False) * self.sender.lanes + lanes
+        self._enqueue(names, groups, payloads, keys, sizes.to_numpy(zero_copy_only=False))
         return errors
+
+    def _enqueue(self, names: list[str], groups: np.ndarray, payloads: pa.Array,
+                 keys: pa.Array, sizes: np.ndarray) -> None:
+        """Hands the rows to the sender, grouped by (stream, lane), in row order."""
+        order = np.argsort(groups, kind="stable")
+        ordered = groups[order]
+        bounds = [0, *(np.flatnonzero(np.diff(ordered)) + 1).tolist(), len(order)]
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            rows = order[lo:hi]
+            group = int(ordered[lo])
+            taken = pa.array(rows)
+            self.sender.add(names[group // self.sender.lanes], group % self.sender.lanes,
+                            payloads.take(taken).to_pylist(), keys.take(taken).to_pylist(),
+                            sizes[rows])
 
     def _payloads(self, batch: pa.RecordBatch) -> pa.Array:
         spec = self.spec
@@ -207,8 +215,9 @@ class KinesisWriter:
         else:
             reason = (f"the record is {size} bytes (payload and partition key); Kinesis "
                       f"accepts at most {MAX_RECORD_BYTES} (1 MiB)")
-        return RecordError(source=f"kinesis stream={stream}", position=_row_name(batch, i, self.spec),
-                           reason=reason, raw=_preview(keys[i].as_py()))
+        return RecordError(source=f"kinesis stream={stream}",
+                           position=_row_name(batch, i, self.spec), reason=reason,
+                           raw=_preview(keys[i].as_py()))
 
     def _stream_exists(self, stream: str) -> bool:
         known = self.streams.get(stream)
@@ -227,67 +236,23 @@ class KinesisWriter:
 
     # -- sending -------------------------------------------------------------
 
-    def _enqueue(self, stream: str, payloads: pa.Array, keys: pa.Array,
-                 sizes: np.ndarray) -> None:
-        pending = self.pending.setdefault(stream, _Pending())
-        pending.data.extend(payloads.to_pylist())
-        pending.keys.extend(keys.to_pylist())
-        pending.sizes.extend(sizes.tolist())
-        pending.bytes += int(sizes.sum())
-        while len(pending.data) >= MAX_RECORDS_PER_CALL or pending.bytes >= MAX_BYTES_PER_CALL:
-            self._send_chunk(stream, pending)
+    @property
+    def records_sent(self) -> int:
+        """Records Kinesis acknowledged so far."""
+        return self.sender.records_sent
 
-    def _send_chunk(self, stream: str, pending: _Pending) -> None:
-        """Sends the oldest records of ``pending`` that fit one call."""
-        head = np.cumsum(pending.sizes[:MAX_RECORDS_PER_CALL])
-        count = max(int(np.searchsorted(head, MAX_BYTES_PER_CALL, side="right")), 1)
-        data, keys = pending.data[:count], pending.keys[:count]
-        pending.bytes -= int(head[count - 1])
-        del pending.data[:count], pending.keys[:count], pending.sizes[:count]
-        self._put(stream, [{"Data": d, "PartitionKey": k} for d, k in zip(data, keys)])
-
-    def _put(self, stream: str, entries: list[dict[str, Any]]) -> None:
-        """One PutRecords call, retrying throttled calls and failed entries."""
-        backoff = Backoff(base_s=0.1, cap_s=5.0)
-        deadline = time.monotonic() + self.spec.retry_timeout_s
-        while entries:
-            try:
-                response = self.client.put_records(StreamName=stream, Records=entries)
-            except Exception as exc:
-                if not is_retryable(exc) or time.monotonic() >= deadline:
-                    raise KinesisError(f"{self.spec.name}: PutRecords to stream {stream!r} at "
-                                       f"{self.spec.settings.describe()} failed: {exc}") from exc
-                self._wait(backoff, stream, error_code(exc) or type(exc).__name__, len(entries))
-                continue
-            failed = response.get("FailedRecordCount", 0)
-            self.records_sent += len(entries) - failed
-            if not failed:
-                return
-            results = response["Records"]
-            codes = Counter(r["ErrorCode"] for r in results if "ErrorCode" in r)
-            entries = [e for e, r in zip(entries, results) if "ErrorCode" in r]
-            if time.monotonic() >= deadline:
-                raise KinesisError(f"{self.spec.name}: {len(entries)} records for stream "
-                                   f"{stream!r} still failing after "
-                                   f"{self.spec.retry_timeout_s:.0f} s: {dict(codes)}")
-            self._wait(backoff, stream, ", ".join(codes), len(entries))
-
-    def _wait(self, backoff: Backoff, stream: str, why: str, count: int) -> None:
-        delay = backoff.next_delay()
-        self.retries += 1
-        log.info("%s: %d records for %s: %s; retrying in %.2f s", self.spec.name, count,
-                 stream, why, delay)
-        self.sleep(delay)
+    @property
+    def retries(self) -> int:
+        """Retries (throttled calls and calls with failed entries) so far."""
+        return self.sender.retries
 
     def flush(self) -> None:
         """Sends every queued record; returns once Kinesis acknowledged them all."""
-        for stream, pending in self.pending.items():
-            while pending.data:
-                self._send_chunk(stream, pending)
+        self.sender.flush()
 
     def close(self) -> None:
-        """Flushes."""
-        self.flush()
+        """Flushes and stops the sending threads."""
+        self.sender.close()
 
 
 def pointer_text(keys: pa.Array) -> pa.Array:

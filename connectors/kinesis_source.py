@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-
 from raystream.connectors.base import ParsedBatch, ParseSpec, PartitionInfo
 from raystream.connectors.kinesis_client import (
     Backoff,
@@ -32,6 +31,7 @@ from raystream.connectors.kinesis_client import (
     is_retryable,
     make_client,
 )
+from raystream.connectors.kinesis_http import get_records_boto3, get_records_fast
 from raystream.connectors.kinesis_positions import (
     CheckpointStore,
     ShardCheckpoint,
@@ -62,6 +62,8 @@ class KinesisSourceSpec:
         idle_poll_s: Pause between GetRecords calls on a shard that is caught
             up (AWS allows 5 calls per second per shard).
         list_page_size: ``MaxResults`` of each ListShards page (None: the service default).
+        fast_get_records: Decode GetRecords responses in bulk
+            (:mod:`kinesis_http`) instead of through botocore's parser.
     """
 
     name: str
@@ -71,6 +73,7 @@ class KinesisSourceSpec:
     state_dir: str | None = None
     idle_poll_s: float = 0.2
     list_page_size: int | None = None
+    fast_get_records: bool = True
 
     def list_partitions(self) -> list[PartitionInfo]:
         """Every shard, open or closed, with its parents that are still listed.
@@ -162,7 +165,9 @@ class KinesisReader:
     Args:
         spec: The source.
         shards: Shard ids to read.
-        client: A boto3 Kinesis client (default: one from ``spec.settings``).
+        client: A boto3 Kinesis client (default: one from ``spec.settings``,
+            read with :func:`get_records_fast`; an injected client is called
+            through boto3, e.g. for botocore's Stubber).
         clock: Monotonic clock (injectable for tests).
         sleep: Sleep function (injectable for tests).
     """
@@ -172,6 +177,8 @@ class KinesisReader:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.spec = spec
         self.client = client if client is not None else make_client(spec.settings)
+        fast = client is None and spec.fast_get_records
+        self.get_records = get_records_fast if fast else get_records_boto3
         self.clock = clock
         self.sleep = sleep
         self.store = spec.checkpoints()
@@ -223,21 +230,21 @@ class KinesisReader:
                 shard.iterator = self._iterator(shard)
                 if shard.ended:
                     return None
-            response = self.client.get_records(ShardIterator=shard.iterator, Limit=limit)
+            response = self.get_records(self.client, shard.iterator, limit)
         except Exception as exc:  # noqa: BLE001 - classified in _failed
             self._failed(shard, exc)
             return None
         shard.backoff.reset()
-        records = response.get("Records", [])
-        shard.iterator = response.get("NextShardIterator")
+        shard.iterator = response.next_iterator
         if shard.iterator is None:
             shard.ended = True
-        caught_up = len(records) < limit and not response.get("MillisBehindLatest")
+        count = len(response.sequences)
+        caught_up = count < limit and not response.millis_behind
         shard.next_poll = self.clock() + (self.spec.idle_poll_s if caught_up else 0.0)
-        if not records:
+        if not count:
             return None
-        shard.sequence = records[-1]["SequenceNumber"]
-        return self._parse(shard, records)
+        shard.sequence = response.sequences[-1]
+        return self._parse(shard, response.payloads, response.sequences)
 
     def _iterator(self, shard: _Shard) -> str | None:
         request: dict[str, Any] = {"StreamName": self.spec.stream, "ShardId": shard.id}
@@ -270,15 +277,14 @@ class KinesisReader:
         raise _describe_failure(exc, self.spec.stream, self.spec.settings,
                                 f"reading shard {shard.id}") from exc
 
-    def _parse(self, shard: _Shard, records: list[dict[str, Any]]) -> ParsedBatch:
-        payloads = [r["Data"] for r in records]
-        sequences = pa.array([r["SequenceNumber"] for r in records], pa.string())
+    def _parse(self, shard: _Shard, payloads: list[bytes], sequences: list[str]) -> ParsedBatch:
+        numbers = pa.array(sequences, pa.string())
         result = parse_payloads(
             payloads, self.spec.parse, f"kinesis stream={self.spec.stream} shard={shard.id}",
-            lambda i: f"sequence={sequences[i].as_py()}")
-        ids = sequence_ids(shard.seed, sequences)[result.accepted]
+            lambda i: f"sequence={sequences[i]}")
+        ids = sequence_ids(shard.seed, numbers)[result.accepted]
         return ParsedBatch(result.batch, pa.array(ids, pa.uint64()), None,
-                           tuple(result.errors), len(records))
+                           tuple(result.errors), len(payloads))
 
     # -- positions and control ------------------------------------------------
 

@@ -73,8 +73,9 @@ def output_rows(path: Path) -> list[dict]:
 def run_examples(env: dict[str, str], workdir: Path, say: Callable[[str], None] = print) -> None:
     """Runs and checks every example; ``env`` points at the endpoint (and maybe a Ray)."""
     printed = run_script("kinesis_write.py", env, workdir).splitlines()
-    assert printed == [f"Partition key: {k}; Value: {v!r}" for k, v in
-                       (("1", b"one"), ("2", b"two"), ("3", b"three"))], printed
+    # rows of one commit time have no order (as in Pathway); several calls are in flight
+    assert sorted(printed) == [f"Partition key: {k}; Value: {v!r}" for k, v in
+                               (("1", b"one"), ("2", b"two"), ("3", b"three"))], printed
     say("kinesis_write.py: 3 plaintext records, partition keys 1-3, read back with boto3")
     run_script("kinesis_write_json.py", env, workdir)
     say("kinesis_write_json.py: 3 JSON records")

@@ -26,7 +26,8 @@ def put_records(client: Any, stream: str, payloads: Iterable[bytes | str],
                 keys: Iterable[str] | None = None) -> int:
     """Puts payloads in PutRecords calls of 500; returns how many were put."""
     entries = [{"Data": p.encode() if isinstance(p, str) else p, "PartitionKey": k}
-               for p, k in zip(payloads, keys if keys is not None else _counting())]
+               for p, k in zip(payloads, keys if keys is not None else _counting(),
+                                   strict=False)]
     for start in range(0, len(entries), 500):
         response = client.put_records(StreamName=stream, Records=entries[start:start + 500])
         assert response["FailedRecordCount"] == 0

@@ -6,7 +6,6 @@ import json
 
 import pyarrow as pa
 import pytest
-
 from raystream.connectors.base import ParseSpec
 from raystream.connectors.kinesis import (
     CheckpointStore,
@@ -15,6 +14,7 @@ from raystream.connectors.kinesis import (
     ShardCheckpoint,
 )
 from raystream.connectors.kinesis_positions import sequence_ids, shard_seed
+
 from tests.test_kinesis_helpers import put_records
 
 pytestmark = pytest.mark.kinesis
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.kinesis
 def _spec(server, stream: str, state_dir) -> KinesisSourceSpec:
     settings = ConnectionSettings(region="us-east-1", endpoint_url=server.endpoint_url,
                                   access_key="testing", secret_key="testing")
-    return KinesisSourceSpec("src", stream, ParseSpec("plaintext", pa.schema([("data", pa.string())])),
-                             settings, state_dir=str(state_dir))
+    parse = ParseSpec("plaintext", pa.schema([("data", pa.string())]))
+    return KinesisSourceSpec("src", stream, parse, settings, state_dir=str(state_dir))
 
 
 def _read_all(reader, limit: int = 1000) -> list[str]:

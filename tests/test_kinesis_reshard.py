@@ -81,7 +81,8 @@ def test_split_and_merge_while_reading(kinesalite, ray_session, unique_name, tmp
         stop_pipeline(pipeline)
 
     rows = jsonl_rows(out)
-    assert sorted(r["n"] for r in rows) == sorted(p * 1000 + i for p in range(4) for i in range(160))
+    expected = sorted(phase * 1000 + i for phase in range(4) for i in range(160))
+    assert sorted(r["n"] for r in rows) == expected
     assert readers == 7  # one per shard: 0, 1, children 2 and 3 of 0, merge 4, split 5 and 6
     times = defaultdict(list)
     for row in sorted(rows, key=lambda r: r["n"]):

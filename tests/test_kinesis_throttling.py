@@ -14,7 +14,6 @@ import boto3
 import pyarrow as pa
 import pytest
 from botocore.stub import Stubber
-
 from raystream.connectors.base import ParseSpec
 from raystream.connectors.kinesis import (
     ConnectionSettings,
@@ -162,7 +161,8 @@ def test_non_retryable_errors_raise_with_the_shard_named():
 def _writer(client: Any, sleeps: list[float], timeout: float = 60.0) -> KinesisWriter:
     spec = KinesisSinkSpec(name="sink", settings=SETTINGS, format="plaintext",
                            columns=("v",), stream="s", data_column="v",
-                           partition_key_column="v", retry_timeout_s=timeout)
+                           partition_key_column="v", retry_timeout_s=timeout,
+                           max_in_flight=1)
     return KinesisWriter(spec, client=client, sleep=sleeps.append)
 
 
