@@ -34,7 +34,7 @@ client.get_waiter("stream_exists").wait(StreamName="testing",
 client.put_record(
     StreamName="testing",
     PartitionKey="123",
-    Data="Hello, world!".encode("utf-8"),
+    Data="Hello, world!".encode("utf-8"),  # noqa: UP012 - as on the API page
 )
 
 table = pw.io.kinesis.read("testing", format="plaintext")

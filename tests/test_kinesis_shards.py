@@ -6,8 +6,6 @@ import boto3
 import pyarrow as pa
 import pytest
 from botocore.stub import Stubber
-
-import raystream as pw
 from raystream.connectors.base import ParseSpec
 from raystream.connectors.kinesis import (
     ConnectionSettings,
@@ -15,6 +13,8 @@ from raystream.connectors.kinesis import (
     KinesisSourceSpec,
     list_shards,
 )
+
+import raystream as pw
 from raystream.run import start
 from tests.services.kinesis import wait_stream_active
 from tests.test_kinesis_helpers import (

@@ -16,7 +16,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-
 from raystream.connectors.base import ParseSpec
 from raystream.connectors.kinesis import (
     ConnectionSettings,
