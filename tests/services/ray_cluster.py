@@ -208,9 +208,13 @@ class LocalRayCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[LocalRayCluster]:
-    """A private two-node Ray cluster (head + one worker) for cluster tests, started lazily."""
+    """A private two-node Ray cluster (head + one worker), for one test module.
+
+    Module scope: an idle cluster (about 15 processes) does not linger while
+    the rest of the suite runs on this 2-core machine; a start costs ~7-10 s.
+    """
     cluster = LocalRayCluster(workers=1).start()
     yield cluster
     cluster.stop()
