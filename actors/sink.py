@@ -46,7 +46,11 @@ class SinkActor:
                  stream_writes: bool = True, metrics: MetricTags | None = None) -> None:
         self.name = name
         self.sink_id = sink_id
-        self.writer = spec.open() if spec is not None else None
+        try:
+            self.writer = spec.open() if spec is not None else None
+        except Exception as exc:  # e.g. the target is unreachable: fail the pipeline
+            coordinator.sink_failed.remote(sink_id, f"{name}: {type(exc).__name__}: {exc}")
+            raise
         self.format = format
         self.tracker = FrontierTracker(channels)
         self.coordinator = coordinator
