@@ -43,7 +43,8 @@ GAUGES = {
 HISTOGRAMS = {
     "commit_latency_ms": "Time from a commit time being opened to being written by all sinks.",
 }
-LATENCY_BOUNDARIES_MS = [50, 100, 250, 500, 1000, 1500, 2000, 3000, 5000, 10000, 30000, 60000]
+LATENCY_BOUNDARIES_MS = [50.0, 100.0, 250.0, 500.0, 1000.0, 1500.0, 2000.0, 3000.0, 5000.0,
+                         10000.0, 30000.0, 60000.0]
 _LAG_GAUGES = {"lag_records": "consumer_lag_records",
                "millis_behind_latest": "millis_behind_latest"}
 
