@@ -274,6 +274,13 @@ class KinesisReader:
             log.info("%s: shard %s: %s; retrying in %.2f s (attempt %d)", self.spec.name,
                      shard.id, code or type(exc).__name__, delay, shard.backoff.attempts)
             return
+        if code in ("InvalidArgumentException", "ValidationException") and \
+                shard.iterator is None and shard.sequence:
+            raise KinesisError(
+                f"{self.spec.name}: cannot resume shard {shard.id} of stream "
+                f"{self.spec.stream!r} after sequence number {shard.sequence} (saved in "
+                f"{self.spec.state_dir}): {exc}. If the stream was deleted and created "
+                "again, remove that directory") from exc
         raise _describe_failure(exc, self.spec.stream, self.spec.settings,
                                 f"reading shard {shard.id}") from exc
 

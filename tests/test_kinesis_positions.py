@@ -10,6 +10,7 @@ from raystream.connectors.base import ParseSpec
 from raystream.connectors.kinesis import (
     CheckpointStore,
     ConnectionSettings,
+    KinesisError,
     KinesisSourceSpec,
     ShardCheckpoint,
 )
@@ -94,3 +95,13 @@ def test_record_ids_are_stable_and_distinct():
     assert (sequence_ids(seed, sequences.slice(10, 3)) == ids[10:13]).all()
     # an id never depends on the batch around it (short and long numbers mixed)
     assert (sequence_ids(seed, pa.array(["1", "2", "12"])) == ids[-3:]).all()
+
+
+def test_positions_of_a_deleted_and_recreated_stream_give_a_clear_error(kinesalite, unique_name,
+                                                                         tmp_path):
+    kinesalite.create_stream(unique_name, shards=1)
+    CheckpointStore(str(tmp_path), unique_name).save(
+        "shardId-000000000000", ShardCheckpoint("4" * 56))  # not a number of this stream
+    reader = _spec(kinesalite, unique_name, tmp_path).open(["shardId-000000000000"])
+    with pytest.raises(KinesisError, match="cannot resume shard shardId-000000000000 .* remove"):
+        reader.read_batch(10, 0.5)
