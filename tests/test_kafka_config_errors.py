@@ -14,6 +14,7 @@ from raystream.connectors.kafka_client import (
     KafkaTopicError,
     KafkaUnavailableError,
 )
+from raystream.actors.runtime import PipelineError
 from raystream.run import build_plan
 from raystream.graph import G
 
@@ -77,3 +78,16 @@ def test_unreachable_broker_fails_within_the_timeout(ray_session) -> None:
     with pytest.raises(KafkaUnavailableError, match="127.0.0.1:9.*within 10 s"):
         plan_reading({**SETTINGS, "log_level": 0}, "whatever")
     assert time.monotonic() - started < 20
+
+
+def test_unreachable_broker_on_write_fails_the_run(ray_session) -> None:
+    pw.io.kafka.write(pw.debug.table_from_markdown("a\n1"), {**SETTINGS, "log_level": 0}, "out")
+    started = time.monotonic()
+    with pytest.raises(PipelineError, match="KafkaUnavailableError.*127.0.0.1:9.*within 10 s"):
+        pw.run(timeout_s=120)
+    assert time.monotonic() - started < 40
+
+
+def test_redpanda_is_kafka() -> None:
+    assert pw.io.redpanda.read is pw.io.kafka.read
+    assert pw.io.redpanda.write is pw.io.kafka.write
