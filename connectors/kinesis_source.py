@@ -153,6 +153,7 @@ class _Shard:
     ended: bool = False
     iterator: str | None = None
     next_poll: float = 0.0
+    millis_behind: int | None = None
     backoff: Backoff = field(default_factory=Backoff)
 
     def checkpoint(self) -> ShardCheckpoint:
@@ -238,6 +239,7 @@ class KinesisReader:
         shard.iterator = response.next_iterator
         if shard.iterator is None:
             shard.ended = True
+        shard.millis_behind = response.millis_behind
         count = len(response.sequences)
         caught_up = count < limit and not response.millis_behind
         shard.next_poll = self.clock() + (self.spec.idle_poll_s if caught_up else 0.0)
@@ -298,6 +300,11 @@ class KinesisReader:
     def position(self) -> dict[str, Any]:
         """Each shard's last returned sequence number and whether it ended."""
         return encode_position({s.id: s.checkpoint() for s in self.shards})
+
+    def metrics(self) -> dict[str, float]:
+        """``millis_behind_latest``: the largest MillisBehindLatest of the last GetRecords."""
+        behind = [s.millis_behind for s in self.shards if s.millis_behind is not None]
+        return {"millis_behind_latest": float(max(behind))} if behind else {}
 
     def exhausted(self) -> bool:
         """True once every shard is closed and was read to its end."""

@@ -82,6 +82,7 @@ def test_reader_backs_off_on_a_throttling_endpoint(fake):
     assert batch.batch.column("data").to_pylist() == ["a", "b"]
     assert [op for op, _ in fake.calls] == ["GetShardIterator"] + ["GetRecords"] * 3
     assert reader.position() == {"shardId-000000000000": {"sequence": "2", "end": False}}
+    assert reader.metrics() == {"millis_behind_latest": 0.0}
 
 
 def test_writer_retries_failed_entries_on_a_throttling_endpoint(fake):
