@@ -126,6 +126,8 @@ class KinesisWriter:
         if not good.all():
             keep = pa.array(good)
             payloads, keys, streams = payloads.filter(keep), keys.filter(keep), streams.filter(keep)
+            if len(payloads) == 0:
+                return errors
         sizes = pc.add(pc.binary_length(payloads), pc.binary_length(keys.cast(pa.binary())))
         lanes = key_lanes(keys, self.sender.lanes)
         if self.spec.stream is not None:
