@@ -51,8 +51,9 @@ def outputs(kafka_broker, ray_session, tmp_path_factory) -> dict[str, Path]:
     produce(settings, topics["raw"], [v for _, v in RAW], keys=[k for k, _ in RAW])
     produce(settings, topics["plain"], [v for _, v in PLAIN], keys=[k for k, _ in PLAIN])
     produce(settings, topics["json"], [json.dumps(e) for e in EVENTS])
-    produce(settings, topics["csv"], ["sensor,value,note"], partition=0)
-    lines = [f'{s},{v},"{n}"' if "," in n else f"{s},{v},{n}" for s, v, n in READINGS]
+    # The header's column order differs from the schema's: only the header tells them apart.
+    produce(settings, topics["csv"], ["value,note,sensor"], partition=0)
+    lines = [f'{v},"{n}",{s}' if "," in n else f"{v},{n},{s}" for s, v, n in READINGS]
     produce(settings, topics["csv"], lines, partition=[i % 3 for i in range(len(lines))])
 
     def read(kind: str, **kwargs) -> pw.Table:
