@@ -231,6 +231,21 @@ class KafkaReader:
         """True in static mode once every partition was read up to its start-time end."""
         return self.ends is not None and len(self.finished) == len(self.partitions)
 
+    def metrics(self) -> dict[str, float]:
+        """``lag_records``: high watermark minus position, summed over the partitions.
+
+        Uses the watermarks cached from fetch responses (no request to the broker).
+        """
+        from confluent_kafka import TopicPartition
+
+        lag, known = 0, False
+        for partition, offset in self.next.items():
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(self.spec.topic, partition), cached=True) or (-1, -1)
+            if high >= 0:
+                lag, known = lag + max(high - offset, 0), True
+        return {"lag_records": float(lag)} if known else {}
+
     def pause(self) -> None:
         """Stops fetching (the consumer stays connected; keep-alive polls go on)."""
         self.consumer.pause(self._tps(set(self.partitions) - self.finished))

@@ -38,6 +38,7 @@ def test_paused_reader_polls_without_reading_and_resumes_in_place(kafka_broker,
             batch = reader.read_batch(150 - len(seen), 1.0)
             seen += batch.batch.column("data").to_pylist() if batch else []
         before = reader.position()
+        assert reader.metrics() == {"lag_records": 250.0}  # the lag gauge, from cached marks
         reader.pause()
         produce(settings, unique_name, [f"m{i}" for i in range(400, 600)],
                 partition=[i % 2 for i in range(400, 600)])
@@ -52,6 +53,7 @@ def test_paused_reader_polls_without_reading_and_resumes_in_place(kafka_broker,
             batch = reader.read_batch(1000, 0.5)
             seen += batch.batch.column("data").to_pylist() if batch else []
         assert reader.read_batch(1000, 1.0) is None
+        assert reader.metrics() == {"lag_records": 0.0}
     finally:
         reader.close()
     assert sorted(seen) == sorted(f"m{i}" for i in range(600))
