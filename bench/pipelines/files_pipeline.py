@@ -14,8 +14,9 @@ Prints one JSON line ``{"engine": ..., "workload": ..., "seconds": ...}`` where
 ``seconds`` is measured around ``pw.run()`` only (imports and graph building
 are excluded). For raystream the Ray runtime is started before the timer (with
 raystream's own ``ensure_ray``, which ``pw.run()`` would otherwise call), as
-Pathway's engine is in-process; its cost is printed as ``runtime_start_seconds``. Exits with code 3 if the engine cannot be imported or lacks an
-API this script needs, so the harness can report "not available".
+Pathway's engine is in-process; its cost is printed as ``runtime_start_seconds``.
+Exits with code 3 if the engine cannot be imported or lacks an API this script
+needs, so the harness can report "not available".
 
 Usage:
     bench/.venv-pathway/bin/python bench/pipelines/files_pipeline.py \
