@@ -156,7 +156,7 @@ class KinesisWriter:
     def _payloads(self, batch: pa.RecordBatch) -> pa.Array:
         spec = self.spec
         if spec.format == "json":
-            names = [*spec.columns, "time", "diff"]
+            names = [*spec.columns, "diff", "time"]
             text = json_lines(batch.select(names), spec.json_columns)
             return text.cast(pa.binary())
         column = batch.column(spec.data_column)

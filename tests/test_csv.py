@@ -26,7 +26,7 @@ def test_csv_round_trip_with_header_defaults_and_bad_rows(tmp_path) -> None:
     pw.run()
     with open(tmp_path / "out") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["name", "total", "time", "diff"]
+    assert list(rows[0]) == ["name", "total", "diff", "time"]  # Pathway's order
     assert sorted((r["name"], float(r["total"]), r["diff"]) for r in rows) == [
         ("apple", 4.5, "1"), ("kiwi, gold", 0.0, "1"), ("plum", 0.0, "1")]
     errors = (tmp_path / "errors.jsonl").read_text()

@@ -47,7 +47,7 @@ def test_json_has_columns_time_diff_and_the_row_key(written) -> None:
     messages = written["json"]
     rows = sorted((m.json() for m in messages), key=lambda r: r["n"])
     assert [r["name"] for r in rows] == ["alice", "bob", "carol"]
-    assert list(rows[0]) == ["name", "dest", "n", "payload", "time", "diff"]
+    assert list(rows[0]) == ["name", "dest", "n", "payload", "diff", "time"]
     assert {r["diff"] for r in rows} == {1} and len({r["time"] for r in rows}) == 1
     keys = {m.key for m in messages}
     assert len(keys) == 3 and all(k.startswith(b"^") and len(k) == 14 for k in keys)
@@ -55,7 +55,7 @@ def test_json_has_columns_time_diff_and_the_row_key(written) -> None:
 
 def test_dsv_sends_a_header_then_rows(written) -> None:
     header, *rows = [m.value.decode() for m in sorted(written["dsv"], key=lambda m: m.offset)]
-    assert header == "name;n;payload;time;diff"
+    assert header == "name;n;payload;diff;time"
     cells = sorted(r.split(";")[:3] for r in rows)
     assert cells == [["alice", "1", "hello"], ["bob", "2", "world, again"],
                      ["carol", "3", '"""quoted"""']]

@@ -45,7 +45,7 @@ def test_json_plaintext_and_stream_per_row(kinesalite, ray_session, unique_name,
     assert sorted((r["key"], r["value"], r["diff"]) for r in rows) == [
         (1, "one", 1), (2, "two", 1), (3, "three", 1)]
     assert all(isinstance(r["time"], int) and r["time"] > 0 for r in rows)
-    assert {tuple(r) for r in rows} == {("key", "value", "stream", "time", "diff")}
+    assert {tuple(r) for r in rows} == {("key", "value", "stream", "diff", "time")}
 
     plain = _records(client, streams["plain"])
     assert sorted((r["PartitionKey"], r["Data"].decode()) for r in plain) == [

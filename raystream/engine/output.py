@@ -25,7 +25,7 @@ class OutputFormat:
     columns: tuple[str, ...]
     sort_by: tuple[str, ...] = ()
     include_key: bool = False
-    time_diff_order: tuple[str, str] = ("time", "diff")
+    time_diff_order: tuple[str, str] = ("diff", "time")
 
     @property
     def streamable(self) -> bool:
