@@ -13,6 +13,7 @@ import ray
 
 from raystream.actors.coordinator import CoordinatorActor
 from raystream.actors.dynamic import DynamicSources
+from raystream.actors.liveness import ActorDied, Liveness
 from raystream.actors.metrics import MetricTags
 from raystream.actors.operator import OperatorActor
 from raystream.actors.outbox import Route
@@ -102,6 +103,7 @@ class Pipeline:
         self.dynamic = DynamicSources(self)
         if plan.options.get("monitoring"):
             self.hooks.append(self._status_line().tick)
+        self.hooks.append(self._liveness_check())
         return self
 
     def _status_line(self) -> StatusLine:
@@ -265,6 +267,22 @@ class Pipeline:
     def status(self) -> dict[str, Any]:
         """Returns the coordinator's status."""
         return ray.get(self.coordinator.status.remote())
+
+    def _liveness_check(self) -> Callable[[], None]:
+        """A hook that fails the pipeline when one of its actors died."""
+        actors = {f"{self.plan.stage(stage_id).name}[{i}]": h
+                  for stage_id, handles in self.deployed.handles.items()
+                  for i, h in enumerate(handles)}
+        actors["coordinator"] = self.coordinator
+        liveness = Liveness(actors)
+
+        def check() -> None:
+            try:
+                liveness.check()
+            except ActorDied as exc:
+                self.shutdown()
+                raise PipelineError(str(exc)) from exc
+        return check
 
     def shutdown(self) -> None:
         """Kills every actor of the pipeline."""
