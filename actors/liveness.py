@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -21,11 +22,12 @@ class Liveness:
     :class:`ActorDied`.
 
     Args:
-        actors: Actor name -> handle.
+        actors: Returns the current actor name -> handle (actors can be added
+            while running, e.g. readers of new Kinesis shards).
         interval_s: Seconds between two rounds of pings.
     """
 
-    def __init__(self, actors: dict[str, Any], interval_s: float = 2.0) -> None:
+    def __init__(self, actors: Callable[[], dict[str, Any]], interval_s: float = 2.0) -> None:
         self.actors = actors
         self.interval_s = interval_s
         self.pending: dict[Any, str] = {}
@@ -45,6 +47,6 @@ class Liveness:
             return
         self.last = _time.monotonic()
         waiting = set(self.pending.values())
-        for name, handle in self.actors.items():
+        for name, handle in self.actors().items():
             if name not in waiting:
                 self.pending[handle.__ray_ready__.remote()] = name

@@ -270,10 +270,12 @@ class Pipeline:
 
     def _liveness_check(self) -> Callable[[], None]:
         """A hook that fails the pipeline when one of its actors died."""
-        actors = {f"{self.plan.stage(stage_id).name}[{i}]": h
-                  for stage_id, handles in self.deployed.handles.items()
-                  for i, h in enumerate(handles)}
-        actors["coordinator"] = self.coordinator
+        def actors() -> dict[str, Any]:
+            named = {f"{self.plan.stage(stage_id).name}[{i}]": h
+                     for stage_id, handles in self.deployed.handles.items()
+                     for i, h in enumerate(handles)}
+            return {**named, "coordinator": self.coordinator}
+
         liveness = Liveness(actors)
 
         def check() -> None:
