@@ -134,6 +134,9 @@ class KafkaReader:
         messages, self.held = self.held[:max_records], self.held[max_records:]
         if not messages:
             messages = self.consumer.consume(num_messages=max_records, timeout=timeout_s)
+            if not messages:
+                self._skip_unreadable_tail()
+                return None
         batch = Messages.of(messages, self.spec.name, with_keys=self.spec.key_column
                             or self.spec.message_keys)
         return self._parse(batch) if len(batch) else None
@@ -177,6 +180,20 @@ class KafkaReader:
             if self.ends is not None:
                 last = min(last, self.ends[int(p)])
             self.next[int(p)] = max(self.next[int(p)], last)
+        self._finish_partitions()
+
+    def _skip_unreadable_tail(self) -> None:
+        """Static mode, nothing delivered: moves past offsets that carry no message.
+
+        A transaction's commit marker takes an offset (often the last one below
+        the high watermark) but is never delivered; the consumer's position
+        already counts it. Only called when every delivered message was handled.
+        """
+        if self.ends is None or self.held or self.exhausted():
+            return
+        for tp in self.consumer.position(self._tps(set(self.partitions) - self.finished)):
+            if tp.offset > self.next[tp.partition]:
+                self.next[tp.partition] = min(tp.offset, self.ends[tp.partition])
         self._finish_partitions()
 
     def _finish_partitions(self) -> None:
