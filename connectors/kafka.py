@@ -125,12 +125,12 @@ class KafkaReader:
         if max_records <= 0:
             self._keep_alive(timeout_s)
             return None
+        if self.exhausted():
+            return None
         if self.header is not None and self.header.names is None:
             if not self._fetch_header(timeout_s):
                 return None
             timeout_s = 0.0
-        if self.exhausted():
-            return None
         messages, self.held = self.held[:max_records], self.held[max_records:]
         if not messages:
             messages = self.consumer.consume(num_messages=max_records, timeout=timeout_s)
@@ -217,7 +217,7 @@ class KafkaReader:
         found = [m for m in header.consumer.consume(num_messages=1, timeout=timeout_s)
                  if m.error() is None and m.value() is not None]
         if not found:
-            self._warn_no_header()
+            self._no_header_yet(header.consumer)
             return False
         header.consumer.close()
         header.consumer = None
@@ -229,8 +229,22 @@ class KafkaReader:
                  header.names, header.offset)
         return True
 
-    def _warn_no_header(self) -> None:
+    def _no_header_yet(self, consumer: Any) -> None:
+        """Handles a CSV header that is not there yet.
+
+        Static mode: an empty partition 0 means it never comes (an error).
+        Streaming mode: a warning once, after a while.
+        """
+        from confluent_kafka import TopicPartition
+
         assert self.header is not None
+        if self.ends is not None:
+            low, high = consumer.get_watermark_offsets(TopicPartition(self.spec.topic, 0),
+                                                       timeout=self.spec.timeout_s)
+            if low == high:
+                raise ValueError(f"{self.spec.name}: format 'csv' needs a header line as the "
+                                 f"first message of partition 0 of {self.spec.topic!r}, "
+                                 "which is empty")
         waited = time.monotonic() - self.header.waiting_since
         if waited > _HEADER_WAIT_WARN_S and not self.header.warned:
             log.warning("%s: still waiting for the CSV header: the first message of "

@@ -9,6 +9,7 @@ import json
 import pytest
 
 import raystream as pw
+from raystream.actors.runtime import PipelineError
 from tests.helpers import fold_rows
 from tests.test_kafka_helpers import jsonl_rows, produce, reader_settings
 
@@ -69,3 +70,14 @@ def test_bad_messages_are_logged_with_their_offsets(kafka_broker, ray_session, u
     assert [p for p, _ in csv_errors] == ["offset=2", "offset=3"]
     assert "expected 2 fields" in csv_errors[0][1] and "expected int" in csv_errors[1][1]
     assert {e["raw"] for e in errors} >= {"{not json", "2,two,extra", "x,three"}
+
+
+def test_static_csv_without_a_header_is_an_error(kafka_broker, ray_session,
+                                                 unique_name) -> None:
+    kafka_broker.create_topic(unique_name, partitions=2)
+    produce(kafka_broker.client_settings(), unique_name, ["1,one"], partition=1)
+    rows = pw.io.kafka.read(reader_settings(kafka_broker, f"g-{unique_name}"), unique_name,
+                            format="csv", schema=Event, mode="static")
+    pw.io.null.write(rows)
+    with pytest.raises(PipelineError, match="needs a header line .* partition 0"):
+        pw.run(timeout_s=60)
