@@ -24,6 +24,7 @@ from tests.helpers import fold_jsonl
 from tests.services._proc import wait_until
 from tests.services.kafka import COMPAT, KafkaBroker
 from tests.services.ray_cluster import LocalRayCluster
+from tests.test_metrics import samples
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "cluster" / "kafka_totals.py"
@@ -63,6 +64,12 @@ def reference(data: list[tuple[int, int]]) -> dict[tuple, int]:
 
 def state(output: Path) -> dict[tuple, int]:
     return dict(fold_jsonl(output, ["key", "total", "n"])) if output.exists() else {}
+
+
+def lag_partitions(cluster: LocalRayCluster, name: str) -> set[str]:
+    """Partitions whose reader's lag gauge reached a node's Prometheus endpoint."""
+    found = samples(cluster.metrics_text(), "ray_raystream_consumer_lag_records", name)
+    return {labels["partition"] for labels, value in found if value >= 0}
 
 
 def node_kinds(cluster: LocalRayCluster) -> dict[str, str]:
@@ -105,7 +112,7 @@ def test_kafka_job_spreads_readers_over_two_nodes_and_stops_cleanly(
         f"--runtime-env-json={env}", "--", "python", EXAMPLE.name,
         f"--bootstrap={kafka_broker.bootstrap_servers}", f"--topic={topic}", f"--group={group}",
         f"--output={output}", f"--name={name}", "--setting=auto.offset.reset=earliest",
-        *settings)
+        "--status-interval=1", *settings)
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     try:
         ray_cluster.wait_job(name, lambda: state(output) == reference(first), 300,
@@ -118,6 +125,9 @@ def test_kafka_job_spreads_readers_over_two_nodes_and_stops_cleanly(
         assert sorted(filters) == ["0", "1", "2", "3"], filters
         assert [filters[str(i)] for i in range(PARTITIONS)] == \
             [readers[str(i)] for i in range(PARTITIONS)], "each filter runs next to its reader"
+        every = {str(i) for i in range(PARTITIONS)}
+        ray_cluster.wait_job(name, lambda: lag_partitions(ray_cluster, name) == every, 90,
+                             "Kafka lag gauges of all 4 readers on the metrics ports")
         produce(kafka_broker, topic, second)
         ray_cluster.wait_job(name, lambda: state(output) == reference(first + second), 120,
                              "all totals")
@@ -125,7 +135,10 @@ def test_kafka_job_spreads_readers_over_two_nodes_and_stops_cleanly(
         stopped = ray_cluster.ray_cli("job", "stop", name, timeout=240)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert ray_cluster.job_status(name) == "STOPPED"
-    assert f"pipeline {name} stopped cleanly" in ray_cluster.job_logs(name)
+    logs = ray_cluster.job_logs(name)
+    assert f"pipeline {name} stopped cleanly" in logs
+    assert re.search(rf"^\[{name}\] in [\d,]+ rows .*\| lag [\d,]+ \|", logs, re.M), \
+        "the status line shows the consumer lag"
     committed, ends = committed_and_end(kafka_broker, topic, group)
     assert committed == ends == [1500] * PARTITIONS, "every offset is committed at the stop"
     wait_until(lambda: not [a for a in ray_cluster.actors(f"{name}:") if a["state"] != "DEAD"],
