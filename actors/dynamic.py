@@ -6,7 +6,6 @@ import time as _time
 from typing import TYPE_CHECKING, Any
 
 import ray
-
 from raystream.actors.discovery import DiscoveryState, decide
 from raystream.actors.plan import ReaderStage, channel_id
 

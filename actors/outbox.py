@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import ray
-
 from raystream.actors.hashing import hash_columns, partition_of
 from raystream.actors.messages import KEY, Data, Message, Progress
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-
 from raystream.actors.messages import Kernel
 from raystream.connectors.base import ParsedBatch, SinkSpec, SourceSpec
 

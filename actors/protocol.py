@@ -318,7 +318,8 @@ class FrontierTracker:
         if (port, sender) in self.channels:
             return
         if self.channels and start < self.frontier:
-            raise ValueError(f"channel {sender!r} starts at {start}, below frontier {self.frontier}")
+            raise ValueError(f"channel {sender!r} starts at {start}, "
+                             f"below frontier {self.frontier}")
         self.channels[(port, sender)] = start
         self.frontier = min(self.channels.values())
 

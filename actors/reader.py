@@ -11,14 +11,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import ray
-
 from raystream.actors.messages import DIFF, KEY
 from raystream.actors.metrics import ActorMetrics, MetricTags
 from raystream.actors.outbox import Outbox, Route
 from raystream.actors.plan import Prepare
 from raystream.actors.protocol import END
 from raystream.connectors.base import (
-    ParsedBatch,
     PartitionReader,
     RecordError,
     SourceSpec,
@@ -158,7 +156,7 @@ class ReaderActor:
             self._report(client)
             self.metrics.flush()
             client.close()
-        return self.stats()
+        return self.stats()  # type: ignore[operator]  # a ray.method, still callable locally
 
     def _loop(self, client: PartitionReader) -> None:
         coordinator, me = self.coordinator, self.config.reader_id

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import time as _time
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-
 from raystream.actors.coordinator import CoordinatorActor
 from raystream.actors.dynamic import DynamicSources
 from raystream.actors.liveness import ActorDied, Liveness
@@ -184,7 +183,8 @@ class Pipeline:
             terminate_on_error=self.plan.terminate_on_error, dynamic=stage.dynamic,
             metrics=self._tags(name, "reader", "+".join(partitions)),
             instance=instance)
-        actor_class = ray.remote(concurrency_groups=_READER_GROUPS)(ReaderActor)
+        actor_class = ray.remote(  # type: ignore[call-overload]
+            concurrency_groups=_READER_GROUPS)(ReaderActor)
         handle = actor_class.options(name=name, **self._resources("reader", reader_id)).remote(
             config, stage.source, stage.prepare, self._routes(stage, DATA),
             self._routes(stage, ERRORS), self.coordinator)

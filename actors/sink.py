@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-
 from raystream.actors.messages import Data, Message
 from raystream.actors.metrics import ActorMetrics, MetricTags
 from raystream.actors.protocol import END, FrontierTracker

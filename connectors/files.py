@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from raystream.connectors.base import ParsedBatch, ParseSpec, PartitionInfo, RecordError
 from raystream.connectors.parse import bulk_parse, parse_payloads
 from raystream.connectors.serialize import dsv_header, dsv_lines, json_lines

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-
 from raystream.connectors.base import ParsedBatch, PartitionInfo
 
 

@@ -18,7 +18,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.json as pjson
-
 from raystream.connectors.base import ParseSpec, RecordError
 from raystream.connectors.values import BadValue, convert_value, resolve_pointer
 
@@ -129,16 +128,17 @@ def _error(source: str, position: str, reason: str, payload: bytes) -> RecordErr
     return RecordError(source=source, position=position, reason=reason, raw=raw)
 
 
-BulkParse = Callable[[Sequence[bytes]], pa.Table]
-SingleParse = Callable[[bytes], dict]
+BulkParse = Callable[[Sequence[bytes], ParseSpec], pa.Table]
+"""Parses many payloads at once (raises if any is bad)."""
+SingleParse = Callable[[bytes, ParseSpec], dict]
+"""Parses one payload into a row dict (raises BadValue with the reason)."""
 
 
 class _Parser:
     """Bulk parse with bisection down to single records on failure."""
 
     def __init__(self, spec: ParseSpec, source: str, where: Where,
-                 bulk: Callable[[Sequence[bytes], ParseSpec], pa.Table] | BulkParse,
-                 single: Callable[[bytes, ParseSpec], dict] | SingleParse) -> None:
+                 bulk: BulkParse, single: SingleParse) -> None:
         self.spec = spec
         self.source = source
         self.where = where
@@ -174,7 +174,7 @@ class _Parser:
 
     def _try_bulk(self, chunk: Sequence[bytes]) -> pa.Table | None:
         try:
-            table = self.bulk(chunk, self.spec)  # type: ignore[call-arg]
+            table = self.bulk(chunk, self.spec)
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, KeyError):
             return None
         if table.num_rows != len(chunk):
@@ -187,7 +187,7 @@ class _Parser:
         rows, good = [], []
         for i in range(lo, hi):
             try:
-                rows.append(self.single(payloads[i], self.spec))  # type: ignore[call-arg]
+                rows.append(self.single(payloads[i], self.spec))
                 good.append(i)
             except BadValue as exc:
                 errors.append(_error(self.source, self.where(i), str(exc), payloads[i]))
@@ -274,7 +274,8 @@ def _select_json(table: pa.Table, spec: ParseSpec) -> pa.Table:
         parts = _pointer_parts(spec.json_field_paths.get(field.name), field.name)
         column = table.column(parts[0])
         for part in parts[1:]:
-            column = pa.chunked_array([c.field(part) for c in column.chunks], column.type.field(part).type)
+            child_type = column.type.field(part).type
+            column = pa.chunked_array([c.field(part) for c in column.chunks], child_type)
         columns.append(column)
     return pa.Table.from_arrays(columns, names=spec.schema.names)
 
@@ -342,7 +343,7 @@ def _csv_single(header: list[str], spec: ParseSpec) -> SingleParse:
         if len(cells) != len(header):
             raise BadValue(f"expected {len(header)} fields ({','.join(header)}), "
                               f"got {len(cells)}")
-        by_name = dict(zip(header, cells))
+        by_name = dict(zip(header, cells, strict=False))
         row = {}
         for field in spec.schema:
             present = field.name in by_name

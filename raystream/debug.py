@@ -20,14 +20,14 @@ from raystream.graph import SinkNode
 from raystream.io._base import SinkDescriptor, SourceDescriptor, source_options, source_table
 from raystream.pointer import Pointer
 from raystream.run import run_pipeline, start
-from raystream.schema import SchemaMeta
+from raystream.schema import Schema
 from raystream.table import Table
 
 _counter = iter(range(1, 1 << 62))
 
 
 def table_from_markdown(table_def: str, id_from: list[str] | None = None,
-                        unsafe_trusted_ids: bool = False, schema: SchemaMeta | None = None,
+                        unsafe_trusted_ids: bool = False, schema: type[Schema] | None = None,
                         **kwargs: Any) -> Table:
     """A static table from a markdown-like text (``pw.debug.table_from_markdown``).
 
@@ -63,18 +63,19 @@ def table_from_markdown(table_def: str, id_from: list[str] | None = None,
         [types[n].field(n) for n in names])), types, ids)
 
 
-def table_from_rows(schema: SchemaMeta, rows: list[tuple], **kwargs: Any) -> Table:
+def table_from_rows(schema: type[Schema], rows: list[tuple], **kwargs: Any) -> Table:
     """A static table from Python tuples in schema column order."""
     names = schema.column_names()
     types = schema.typehints()
-    columns = list(zip(*rows)) if rows else [() for _ in names]
-    batch = pa.record_batch([pa.array(list(c), types[n].arrow) for c, n in zip(columns, names)],
+    columns = list(zip(*rows, strict=False)) if rows else [() for _ in names]
+    arrays = [pa.array(list(c), types[n].arrow) for c, n in zip(columns, names, strict=True)]
+    batch = pa.record_batch(arrays,
                             schema=pa.schema([types[n].field(n) for n in names]))
     return _static_table(batch, types, None)
 
 
 def table_from_pandas(df: pd.DataFrame, id_from: list[str] | None = None,
-                      schema: SchemaMeta | None = None, **kwargs: Any) -> Table:
+                      schema: type[Schema] | None = None, **kwargs: Any) -> Table:
     """A static table from a pandas DataFrame."""
     import pandas as pd  # noqa: F401,PLC0415 - pandas is imported only when used
 
@@ -121,7 +122,7 @@ def _infer(values: list[str]) -> dt.DType:
 
 def _convert_column(name: str, values: list[str], dtype: dt.DType) -> pa.Array:
     field = dtype.field(name)
-    out = []
+    out: list[Any] = []
     for value in values:
         if value == "None":
             out.append(None)
@@ -142,9 +143,9 @@ class _Capture:
         self.tuples = {n for n, t in types.items() if t.name.startswith("tuple")}
 
     def on_batch(self, time: int, batch: pa.RecordBatch) -> None:
-        values = list(zip(*(self._values(batch, n) for n in self.names)))
+        values = list(zip(*(self._values(batch, n) for n in self.names), strict=False))
         for key, diff, row in zip(batch.column(KEY).to_pylist(),
-                                  batch.column("diff").to_pylist(), values):
+                                  batch.column("diff").to_pylist(), values, strict=False):
             if diff > 0:
                 self.rows[key] = row
             elif self.rows.get(key) == row:
@@ -191,7 +192,7 @@ def compute_and_print(table: Table, *, include_id: bool = True, short_pointers: 
             for k in keys]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     for line in [header, *body]:
-        print(" | ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+        print(" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)).rstrip())
 
 
 def _sort_key(value: Any) -> tuple:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import linecache
 import sys
 from pathlib import Path
+from types import FrameType
 
 _PACKAGE_DIRS = tuple(str(Path(__file__).resolve().parent.parent / d) + "/"
                       for d in ("raystream", "actors", "connectors"))
@@ -12,7 +13,7 @@ _PACKAGE_DIRS = tuple(str(Path(__file__).resolve().parent.parent / d) + "/"
 
 def user_location() -> str:
     """Returns ``file:line: code`` of the innermost caller outside raystream."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = str(Path(frame.f_code.co_filename).resolve())
         if not filename.startswith(_PACKAGE_DIRS) and "/pydantic/" not in filename:

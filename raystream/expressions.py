@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+from typing_extensions import override
 
 from raystream import dtypes as dt
 from raystream import str_ops  # noqa: F401 - registers the .str and JSON operations
@@ -183,6 +184,7 @@ class ColumnReference(ColumnExpression):
         self.table = table
         self.name = name
 
+    @override
     def resolve(self, resolver: Resolver) -> ColumnExpression:
         return resolver(self)
 
@@ -196,6 +198,7 @@ class ThisReference(ColumnExpression):
     def __init__(self, name: str) -> None:
         self.name = name
 
+    @override
     def resolve(self, resolver: Resolver) -> ColumnExpression:
         return resolver(self)
 
@@ -208,9 +211,11 @@ class IdReference(ColumnExpression):
         self.name = "id"
         self.dtype = dt.POINTER
 
+    @override
     def resolve(self, resolver: Resolver) -> ColumnExpression:
         return IdReference(self.table)
 
+    @override
     def evaluate(self, batch: pa.RecordBatch) -> Value:
         return batch.column(KEY)
 
@@ -222,9 +227,11 @@ class InputColumn(ColumnExpression):
         self.name = name
         self.dtype = dtype
 
+    @override
     def resolve(self, resolver: Resolver) -> ColumnExpression:
         return self
 
+    @override
     def evaluate(self, batch: pa.RecordBatch) -> Value:
         return batch.column(self.name)
 
@@ -239,9 +246,11 @@ class Const(ColumnExpression):
         self.value = value.value if isinstance(value, dt.Json) else value
         self.dtype = _const_dtype(value)
 
+    @override
     def resolve(self, resolver: Resolver) -> ColumnExpression:
         return self
 
+    @override
     def evaluate(self, batch: pa.RecordBatch) -> Value:
         if self.dtype.is_json:
             import json
@@ -281,9 +290,11 @@ class Call(ColumnExpression):
         self.args = args
         self.params = params
 
+    @override
     def children(self) -> list[ColumnExpression]:
         return list(self.args)
 
+    @override
     def resolve(self, resolver: Resolver) -> ColumnExpression:
         args = [a.resolve(resolver) for a in self.args]
         op = self.op
@@ -296,6 +307,7 @@ class Call(ColumnExpression):
             raise api_error(ApiTypeError, str(exc)) from None
         return resolved
 
+    @override
     def evaluate(self, batch: pa.RecordBatch) -> Value:
         return OPS[self.op].kernel([a.evaluate(batch) for a in self.args], self.params)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 from raystream import dtypes as dt
 from raystream.dtypes import DType
 
-Value = pa.Array | pa.Scalar
+Value: TypeAlias = Any
+"""An Arrow array or scalar (pyarrow ships no type information)."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+from typing_extensions import override
 
 from raystream import dtypes as dt
 from raystream.dtypes import DType
@@ -44,9 +45,11 @@ class ReducerExpression(ColumnExpression):
         self.arg = None if arg is None else wrap(arg)
         self.skip_nones = skip_nones
 
+    @override
     def children(self) -> list[ColumnExpression]:
         return [] if self.arg is None else [self.arg]
 
+    @override
     def resolve(self, resolver: Resolver) -> ColumnExpression:
         arg = None if self.arg is None else self.arg.resolve(resolver)
         resolved = ReducerExpression(self.kind, arg, self.skip_nones)

@@ -13,7 +13,7 @@ from typing import Any
 
 from raystream.actors.placement import SPREAD, check_options
 from raystream.actors.runtime import Pipeline, PipelineError, cluster_cpus
-from raystream.engine.planner import PlanOptions, Planner
+from raystream.engine.planner import Planner, PlanOptions
 from raystream.errors import ApiValueError, api_error
 from raystream.graph import G, SinkNode
 

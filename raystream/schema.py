@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
@@ -69,6 +69,7 @@ class SchemaMeta(type):
     __columns__: dict[str, ColumnSchema]
 
     def __new__(mcs, name: str, bases: tuple, namespace: dict, **kwargs: Any) -> SchemaMeta:
+        """Builds a Schema class from its annotated columns."""
         cls = super().__new__(mcs, name, bases, namespace)
         columns: dict[str, ColumnSchema] = {}
         for base in reversed(bases):
@@ -89,7 +90,7 @@ class SchemaMeta(type):
         body = ", ".join(f"{c.name}: {c.dtype}" for c in cls.__columns__.values())
         return f"<pw.Schema {cls.__name__}({body})>"
 
-    def __or__(cls, other: SchemaMeta) -> SchemaMeta:
+    def __or__(cls, other: SchemaMeta) -> type[Schema]:
         return schema_from_columns({**cls.__columns__, **other.__columns__},
                                    f"{cls.__name__}|{other.__name__}")
 
@@ -153,14 +154,14 @@ class Schema(metaclass=SchemaMeta):
         return pa.schema([c.dtype.field(n) for n, c in cls.__columns__.items()])
 
 
-def schema_from_columns(columns: dict[str, ColumnSchema], name: str = "Schema") -> SchemaMeta:
+def schema_from_columns(columns: dict[str, ColumnSchema], name: str = "Schema") -> type[Schema]:
     """Builds a Schema class from resolved columns."""
     cls = SchemaMeta(name, (Schema,), {})
     cls.__columns__ = dict(columns)
-    return cls
+    return cast(type[Schema], cls)
 
 
-def schema_from_types(_name: str | None = None, **types: Any) -> SchemaMeta:
+def schema_from_types(_name: str | None = None, **types: Any) -> type[Schema]:
     """Builds a Schema from ``column=type`` pairs (``pw.schema_from_types``)."""
     columns = {}
     for column, hint in types.items():
@@ -168,7 +169,7 @@ def schema_from_types(_name: str | None = None, **types: Any) -> SchemaMeta:
     return schema_from_columns(columns, _name or "Schema")
 
 
-def schema_from_dict(columns: dict[str, Any], name: str = "Schema") -> SchemaMeta:
+def schema_from_dict(columns: dict[str, Any], name: str = "Schema") -> type[Schema]:
     """Builds a Schema from ``{column: type or {"dtype": ..., "primary_key": ...}}``."""
     resolved = {}
     for column, spec in columns.items():
@@ -182,9 +183,9 @@ def schema_from_dict(columns: dict[str, Any], name: str = "Schema") -> SchemaMet
     return schema_from_columns(resolved, name)
 
 
-def check_schema(schema: Any, where: str) -> SchemaMeta:
+def check_schema(schema: Any, where: str) -> type[Schema]:
     """Validates a ``schema=`` argument."""
     if not isinstance(schema, SchemaMeta):
         raise api_error(ApiValueError, f"{where}: schema must be a pw.Schema subclass, "
                                        f"got {schema!r}")
-    return schema
+    return cast(type[Schema], schema)

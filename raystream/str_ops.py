@@ -93,7 +93,9 @@ def _json_get(args: list[Value], params: tuple) -> Value:
 def _lookup(document: Any, key: Any) -> Any:
     if isinstance(document, dict) and isinstance(key, str):
         return document.get(key)
-    if isinstance(document, list) and isinstance(key, int) and -len(document) <= key < len(document):
+    in_range = isinstance(document, list) and isinstance(key, int) \
+        and -len(document) <= key < len(document)
+    if in_range:
         return document[key]
     return None
 

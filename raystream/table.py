@@ -25,7 +25,8 @@ from raystream.graph import (
     Node,
 )
 from raystream.reducers import find_reducers
-from raystream.schema import ColumnSchema, SchemaMeta, schema_from_columns
+from raystream.schema import ColumnSchema, Schema, schema_from_columns
+
 
 class Table:
     """A table of rows with keys, changing over time (Pathway's ``pw.Table``).
@@ -77,7 +78,7 @@ class Table:
         return {n: c.dtype for n, c in self._node.columns.items()}
 
     @property
-    def schema(self) -> SchemaMeta:
+    def schema(self) -> type[Schema]:
         """The table's columns as a Schema class."""
         return schema_from_columns({n: ColumnSchema(n, c.dtype)
                                     for n, c in self._node.columns.items()}, "TableSchema")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+from typing_extensions import override
 
 from raystream import dtypes as dt
 from raystream.dtypes import DType
@@ -38,9 +39,11 @@ class Apply(ColumnExpression):
         self.propagate_none = propagate_none
         self.dtype = return_type
 
+    @override
     def children(self) -> list[ColumnExpression]:
         return [*self.args, *self.kwargs.values()]
 
+    @override
     def resolve(self, resolver: Resolver) -> ColumnExpression:
         resolved = Apply(self.fn, tuple(a.resolve(resolver) for a in self.args),
                          {k: v.resolve(resolver) for k, v in self.kwargs.items()},
@@ -49,15 +52,16 @@ class Apply(ColumnExpression):
             resolved.dtype = self.return_type.with_optional()
         return resolved
 
+    @override
     def evaluate(self, batch: pa.RecordBatch) -> Value:
         n = batch.num_rows
         columns = [_as_list(a.evaluate(batch), n) for a in self.args]
         names = list(self.kwargs)
         kw_columns = [_as_list(v.evaluate(batch), n) for v in self.kwargs.values()]
-        results = []
+        results: list[Any] = []
         for i in range(n):
             args = [c[i] for c in columns]
-            kwargs = {k: c[i] for k, c in zip(names, kw_columns)}
+            kwargs = {k: c[i] for k, c in zip(names, kw_columns, strict=False)}
             if self.propagate_none and (None in args or None in kwargs.values()):
                 results.append(None)
                 continue

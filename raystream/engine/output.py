@@ -33,6 +33,7 @@ class OutputFormat:
         return not self.sort_by
 
     def __call__(self, time: int, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Formats one commit time's rows for the sink."""
         if self.sort_by and batch.num_rows > 1:
             order = pc.sort_indices(batch, sort_keys=[(c, "ascending") for c in self.sort_by])
             batch = batch.take(order)

@@ -84,6 +84,7 @@ class ReaderPrepare:
     steps: list[Step]
 
     def __call__(self, parsed: Any, reader_id: str) -> pa.RecordBatch:
+        """Prepares a parsed batch, then runs the fused steps."""
         return run_steps(self.steps, self.prepare(parsed, reader_id))
 
 
@@ -96,6 +97,7 @@ class KernelFactory:
     port_steps: dict[int, list[Step]] | None = None
 
     def __call__(self, instance: int) -> Kernel:
+        """Builds the kernel for actor ``instance``."""
         head = self.head() if self.head is not None else None
         return ChainKernel(list(self.steps), head, self.port_steps)
 
@@ -268,6 +270,7 @@ class ReduceHead:
         return cls(list(node.group_columns), list(node.aggs), types)
 
     def __call__(self) -> ReduceKernel:
+        """Builds the reduce kernel."""
         return ReduceKernel(self.group_columns, self.aggs, self.group_types)
 
 
@@ -278,6 +281,7 @@ class UpsertHead:
     schema: pa.Schema
 
     def __call__(self) -> UpsertKernel:
+        """Builds the upsert kernel."""
         return UpsertKernel(self.schema)
 
 
@@ -288,8 +292,11 @@ def _dataflow_schema(node: Node) -> pa.Schema:
 
 
 def _follow(upstream: _Builder) -> str:
-    """Routing to a stage with the upstream's parallelism: forward, unless readers
-    of a dynamic source can appear later (they have no fixed partner)."""
+    """Routing to a stage of the upstream's parallelism.
+
+    Forward, unless readers of a dynamic source can appear later: they have no
+    fixed partner, so rows are hash-routed instead.
+    """
     dynamic = upstream.kind == "reader" and upstream.source.dynamic
     return "hash" if dynamic else "forward"
 

@@ -36,6 +36,7 @@ class PrepareRows:
     raw_ids: bool = False
 
     def __call__(self, parsed: ParsedBatch, reader_id: str) -> pa.RecordBatch:
+        """Returns the dataflow batch of a parsed batch."""
         batch = parsed.batch
         n = batch.num_rows
         record_ids = parsed.record_ids.to_numpy(zero_copy_only=False).astype(np.uint64)

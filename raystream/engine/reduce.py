@@ -132,7 +132,7 @@ class ReduceKernel:
         return list(changed)
 
     def _groups_of(self, table: pa.Table) -> list[tuple]:
-        return list(zip(*(table.column(k).to_pylist() for k in self.keys)))
+        return list(zip(*(table.column(k).to_pylist() for k in self.keys), strict=False))
 
     def _apply_linear(self, table: pa.Table, changed: dict) -> None:
         groups = self._groups_of(table)
@@ -200,8 +200,8 @@ class ReduceKernel:
     def _to_batch(self, rows: list[tuple], diffs: list[int]) -> pa.RecordBatch:
         names = [*self.group_columns, *(a.out for a in self.aggs)]
         types = [*self.group_types, *(a.arrow for a in self.aggs)]
-        columns = list(zip(*rows)) if rows else [() for _ in names]
-        arrays = [pa.array(list(c), t) for c, t in zip(columns, types)]
+        columns = list(zip(*rows, strict=False)) if rows else [() for _ in names]
+        arrays = [pa.array(list(c), t) for c, t in zip(columns, types, strict=False)]
         body = pa.RecordBatch.from_arrays(arrays, names=names) if names else None
         keys = hash_columns(body, self.group_columns) if self.group_columns else \
             np.full(len(rows), 0x5EED, np.uint64)

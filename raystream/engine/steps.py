@@ -27,6 +27,7 @@ class MapStep:
     outputs: tuple[tuple[str, ColumnExpression], ...]
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Computes the output columns of a batch."""
         arrays = [batch.column(KEY), batch.column(DIFF)]
         arrays += [expr.column(batch) for _, expr in self.outputs]
         return pa.RecordBatch.from_arrays(arrays, names=[KEY, DIFF, *(n for n, _ in self.outputs)])
@@ -39,6 +40,7 @@ class FilterStep:
     predicate: ColumnExpression
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Keeps the batch's rows where the predicate holds."""
         mask = self.predicate.column(batch)
         if mask.null_count:
             mask = pc.fill_null(mask, False)
@@ -52,6 +54,7 @@ class FlattenStep:
     column: str
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Flattens the list column of a batch."""
         lists = batch.column(self.column)
         lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
         parents = np.repeat(np.arange(batch.num_rows), lengths)
@@ -80,8 +83,9 @@ class ProjectStep:
     types: tuple[pa.DataType | None, ...]
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Reorders and casts the batch's columns."""
         arrays = [batch.column(KEY), batch.column(DIFF)]
-        for name, typ in zip(self.names, self.types):
+        for name, typ in zip(self.names, self.types, strict=False):
             column = batch.column(name)
             arrays.append(column.cast(typ) if typ is not None and column.type != typ else column)
         return pa.RecordBatch.from_arrays(arrays, names=[KEY, DIFF, *self.names])

@@ -47,11 +47,11 @@ class UpsertKernel:
         reversed_first = np.unique(keys[::-1], return_index=True)[1]
         last = np.sort(len(keys) - 1 - reversed_first)
         latest = batch.take(pa.array(last, pa.int64()))
-        values = list(zip(*(latest.column(c).to_pylist() for c in self.columns)))
+        values = list(zip(*(latest.column(c).to_pylist() for c in self.columns), strict=False))
         out_rows: list[tuple] = []
         out_keys: list[int] = []
         diffs: list[int] = []
-        for key, row in zip(latest.column(KEY).to_pylist(), values):
+        for key, row in zip(latest.column(KEY).to_pylist(), values, strict=False):
             old = self.rows.get(key)
             if old == row:
                 continue
@@ -63,9 +63,9 @@ class UpsertKernel:
             out_rows.append(row)
             diffs.append(1)
             self.rows[key] = row
-        columns = list(zip(*out_rows)) if out_rows else [() for _ in self.columns]
+        columns = list(zip(*out_rows, strict=False)) if out_rows else [() for _ in self.columns]
         arrays = [pa.array(list(c), self.schema.field(n).type)
-                  for c, n in zip(columns, self.columns)]
+                  for c, n in zip(columns, self.columns, strict=False)]
         return pa.RecordBatch.from_arrays(
             [pa.array(out_keys, pa.uint64()), pa.array(diffs, pa.int64()), *arrays],
             schema=self.schema)

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from raystream import dtypes as dt
 from raystream.connectors.base import ParseSpec, SinkSpec, SourceSpec
 from raystream.errors import ApiValueError, api_error
-from raystream.graph import G, ColumnInfo, SinkNode, SourceNode, UpsertNode
-from raystream.schema import SchemaMeta
+from raystream.graph import ColumnInfo, G, SinkNode, SourceNode, UpsertNode
+from raystream.schema import Schema
 from raystream.table import Table
 
 RESERVED_OUTPUT = ("time", "diff")
@@ -104,7 +104,7 @@ class SinkDescriptor:
     include_key: bool = False
 
 
-def parse_spec(schema: SchemaMeta | None, format: str, json_field_paths: dict | None = None,
+def parse_spec(schema: type[Schema] | None, format: str, json_field_paths: dict | None = None,
                delimiter: str = ",", extra: dict[str, dt.DType] | None = None) -> ParseSpec:
     """Builds the ParseSpec for a schema and format (raw/plaintext have a ``data`` column)."""
     if format in ("raw", "plaintext"):

@@ -15,11 +15,11 @@ from raystream.io._base import (
     source_options,
     source_table,
 )
-from raystream.schema import SchemaMeta, check_schema
+from raystream.schema import Schema, check_schema
 from raystream.table import Table
 
 
-def read_files(kind: str, path: Any, *, schema: SchemaMeta | None, format: str, mode: str,
+def read_files(kind: str, path: Any, *, schema: type[Schema] | None, format: str, mode: str,
                json_field_paths: dict | None = None, delimiter: str = ",",
                with_metadata: bool = False, **options: Any) -> Table:
     """Builds the Table of a file source.

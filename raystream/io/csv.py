@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from raystream.io._files import read_files, write_file
-from raystream.schema import SchemaMeta
+from raystream.schema import Schema
 from raystream.table import Table
 
 
@@ -22,7 +22,7 @@ class CsvParserSettings:
     comment_character: str | None = None
 
 
-def read(path: Any, *, schema: SchemaMeta, csv_settings: CsvParserSettings | None = None,
+def read(path: Any, *, schema: type[Schema], csv_settings: CsvParserSettings | None = None,
          mode: str = "streaming", with_metadata: bool = False,
          autocommit_duration_ms: int | None = 1500, name: str | None = None,
          max_backlog_size: int | None = None, debug_data: Any = None,
@@ -39,6 +39,7 @@ def read(path: Any, *, schema: SchemaMeta, csv_settings: CsvParserSettings | Non
         name: Source name.
         max_backlog_size: Rows in flight that pause reading.
         debug_data: Accepted for compatibility; ignored.
+        **kwargs: ``max_batch_rows`` (rows per reader poll); others are ignored.
     """
     settings = csv_settings or CsvParserSettings()
     return read_files("csv", path, schema=schema, format="csv", mode=mode,

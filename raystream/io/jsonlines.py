@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from raystream.io._files import read_files, write_file
-from raystream.schema import SchemaMeta
+from raystream.schema import Schema
 from raystream.table import Table
 
 
-def read(path: Any, *, schema: SchemaMeta, mode: str = "streaming",
+def read(path: Any, *, schema: type[Schema], mode: str = "streaming",
          json_field_paths: dict[str, str] | None = None, with_metadata: bool = False,
          autocommit_duration_ms: int | None = 1500, name: str | None = None,
          max_backlog_size: int | None = None, debug_data: Any = None,
@@ -27,6 +27,7 @@ def read(path: Any, *, schema: SchemaMeta, mode: str = "streaming",
         name: Source name (logs, monitoring).
         max_backlog_size: Rows read but not yet written that pause reading.
         debug_data: Accepted for compatibility; ignored.
+        **kwargs: ``max_batch_rows`` (rows per reader poll); others are ignored.
 
     Returns:
         The table of rows.

@@ -44,7 +44,7 @@ class Subscription:
             keys = batch.column(KEY).to_pylist()
             diffs = batch.column("diff").to_pylist()
             for i, key in enumerate(keys):
-                row = {n: c[i] for n, c in zip(names, columns)}
+                row = {n: c[i] for n, c in zip(names, columns, strict=False)}
                 self.on_change(key=Pointer(key), row=row, time=time, is_addition=diffs[i] > 0)
         self._last_time = time
 
@@ -87,6 +87,7 @@ def subscribe(table: Table, on_change: Callable | None = None, on_end: Callable 
             ``diff`` and ``id``): no Python call per row.
         name: Sink name.
         sort_by: Order rows within a commit time.
+        **kwargs: Accepted for compatibility with Pathway; ignored.
     """
     adapter = _RuntimeAdapter(Subscription(on_change, on_time_end, on_end, on_batch))
     register_sink(table, SinkDescriptor("subscribe", name or "subscribe", None,
