@@ -69,15 +69,11 @@ def test_streaming_pipeline_follows_appended_lines_over_several_commits(tmp_path
     build(source, output, "streaming", autocommit_duration_ms=200)
     pipeline = start()
     try:
-        for chunk in chunks[1:]:
-            time.sleep(0.6)
-            write_rows(source, chunk, mode="a")
-        deadline = time.monotonic() + 30
-        expected = reference([r for c in chunks for r in c])
-        while time.monotonic() < deadline:
-            if output.exists() and fold_jsonl(output, ["key", "total", "n"]) == expected:
-                break
-            time.sleep(0.2)
+        for done in range(1, len(chunks) + 1):
+            expected = reference([r for c in chunks[:done] for r in c])
+            wait_for_output(output, expected)  # this chunk was committed ...
+            if done < len(chunks):
+                write_rows(source, chunks[done], mode="a")  # ... before the next arrives
         pipeline.stop()
         pipeline.wait(timeout=60)
     finally:
@@ -86,6 +82,14 @@ def test_streaming_pipeline_follows_appended_lines_over_several_commits(tmp_path
     lines = [json.loads(x) for x in output.read_text().splitlines()]
     assert len({line["time"] for line in lines}) >= 3, "input spread over several commits"
     assert any(line["diff"] == -1 for line in lines), "updated groups retract old rows"
+
+
+def wait_for_output(output: Path, expected: dict, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if output.exists() and fold_jsonl(output, ["key", "total", "n"]) == expected:
+            return
+        time.sleep(0.1)
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from raystream import dtypes as dt
@@ -38,7 +39,7 @@ def read_files(kind: str, path: Any, *, schema: type[Schema] | None, format: str
     if mode not in ("static", "streaming"):
         raise api_error(ApiValueError, f"{kind}.read: mode must be 'static' or 'streaming', "
                                        f"got {mode!r}")
-    path = str(path)
+    path = os.path.abspath(str(path))  # actors may run in another directory
     if schema is not None:
         check_schema(schema, f"{kind}.read")
     parse = parse_spec(schema, format, json_field_paths, delimiter)
@@ -55,7 +56,7 @@ def read_files(kind: str, path: Any, *, schema: type[Schema] | None, format: str
 def write_file(kind: str, table: Table, filename: Any, format: str, *, name: str | None,
                sort_by: Any, delimiter: str = ",") -> None:
     """Registers a file output of ``table``."""
-    filename = str(filename)
+    filename = os.path.abspath(str(filename))  # actors may run in another directory
     json_columns = tuple(n for n, t in table.typehints().items() if t.is_json) \
         if isinstance(table, Table) else ()
     spec = FileSinkSpec(name or f"{kind}:{filename}", filename, format, json_columns, delimiter)
