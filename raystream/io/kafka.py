@@ -28,7 +28,7 @@ from raystream.io._base import (
     source_table,
 )
 from raystream.io._files import sort_columns
-from raystream.schema import SchemaMeta, check_schema
+from raystream.schema import Schema, check_schema
 from raystream.table import Table
 
 METADATA = "_metadata"
@@ -83,7 +83,7 @@ def _validate(model: type[BaseModel], where: str, **values: Any) -> Any:
         raise api_error(ApiValueError, f"{where}: {problems}") from None
 
 
-def read(rdkafka_settings: dict, topic: str | None = None, *, schema: SchemaMeta | None = None,
+def read(rdkafka_settings: dict, topic: str | None = None, *, schema: type[Schema] | None = None,
          format: str = "raw", mode: str = "streaming", autocommit_duration_ms: int | None = 1500,
          json_field_paths: dict[str, str] | None = None, autogenerate_key: bool = False,
          with_metadata: bool = False, start_from_timestamp_ms: int | None = None,
@@ -147,7 +147,7 @@ def read(rdkafka_settings: dict, topic: str | None = None, *, schema: SchemaMeta
 
 
 def _read_columns(args: KafkaReadArgs,
-                  schema: SchemaMeta | None) -> tuple[dict[str, dt.DType], tuple[str, ...]]:
+                  schema: type[Schema] | None) -> tuple[dict[str, dt.DType], tuple[str, ...]]:
     """Column types and primary key of a Kafka source."""
     if args.format in ("raw", "plaintext"):
         if schema is not None or args.json_field_paths is not None:
