@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-
 from raystream.connectors.base import ParsedBatch, ParseSpec, PartitionInfo, RecordError
 from raystream.connectors.kafka_client import (
     high_watermarks,

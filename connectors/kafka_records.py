@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-
 from raystream.connectors.base import RecordError
 from raystream.connectors.serialize import json_lines
 

@@ -37,7 +37,7 @@ from raystream.io._base import (
     source_table,
 )
 from raystream.io._files import sort_columns
-from raystream.schema import SchemaMeta, check_schema
+from raystream.schema import Schema, check_schema
 from raystream.table import Table
 
 DEFAULT_STATE_ROOT = os.path.join("raystream-state", "kinesis")
@@ -80,7 +80,7 @@ def _settings(where: str) -> Any:
         raise api_error(ApiValueError, str(exc)) from None
 
 
-def read(stream_name: str, *, schema: SchemaMeta | None = None,
+def read(stream_name: str, *, schema: type[Schema] | None = None,
          format: Literal["raw", "plaintext", "json"] = "raw",
          autocommit_duration_ms: int | None = 1500,
          json_field_paths: dict[str, str] | None = None, name: str | None = None,
