@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
+from confluent_kafka import KafkaException
 from raystream.connectors.base import RecordError
 from raystream.connectors.kafka_client import list_metadata, make_producer
 from raystream.connectors.kinesis_sink import pointer_text
@@ -99,6 +99,7 @@ class KafkaWriter:
         keys = self._keys(batch)
         headers = self._headers(batch)
         errors: list[RecordError] = []
+        produce = self.producer.produce
         for i in range(n):
             topic = topics[i]
             if topic is None:
@@ -108,15 +109,16 @@ class KafkaWriter:
             if self.spec.format == "dsv" and topic not in self.headed:
                 self._produce(topic, self._dsv_header(batch), None, None, errors)
                 self.headed.add(topic)
-            self._produce(topic, payloads[i], keys[i], headers[i], errors)
+            try:  # fast path; a full queue or a refused row goes through _produce
+                produce(topic, value=payloads[i], key=keys[i], headers=headers[i])
+            except Exception:  # noqa: BLE001 - _produce retries and classifies it
+                self._produce(topic, payloads[i], keys[i], headers[i], errors)
         self.producer.poll(0)
         self.produced += n - len(errors)
         return errors
 
     def _produce(self, topic: str, value: Any, key: Any, headers: Any,
                  errors: list[RecordError]) -> None:
-        from confluent_kafka import KafkaException
-
         while True:
             try:
                 self.producer.produce(topic, value=value, key=key, headers=headers)
@@ -164,8 +166,11 @@ class KafkaWriter:
     def _headers(self, batch: pa.RecordBatch) -> list[list[tuple[str, Any]]]:
         columns = [("pathway_time", batch.column("time")), ("pathway_diff", batch.column("diff"))]
         columns += [(name, batch.column(name)) for name in self.spec.header_columns]
-        texts = [(name, _header_values(column)) for name, column in columns]
-        return [[(name, values[i]) for name, values in texts] for i in range(batch.num_rows)]
+        names = [name for name, _ in columns]
+        rows = zip(*(_header_values(column) for _, column in columns), strict=True)
+        shared: dict[tuple, list[tuple[str, Any]]] = {}  # rows with equal values share a list
+        return [shared.get(row) or shared.setdefault(row, list(zip(names, row, strict=True)))
+                for row in rows]
 
     # -- durability --------------------------------------------------------------
 
