@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,7 @@ class OperatorActor:
         self.rows_in = 0
         self.batches_in = 0
         self.metrics = ActorMetrics(metrics)
+        gc.freeze()  # as in ReaderActor.__init__: full collections skip start-up objects
 
     def receive(self, port: int, sender: str, messages: tuple[Message, ...]) -> None:
         """Processes messages from one upstream channel, in order.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import time as _time
@@ -121,6 +122,9 @@ class ReaderActor:
         self.released = False
         self.stopping = False
         self.reported_exhausted = False
+        gc.freeze()  # start-up objects (Ray, pyarrow, modules) leave the collector's scans:
+        # per-batch garbage (e.g. 65536 Kafka Message objects) no longer triggers full
+        # collections over them (bench: Kafka groupby 1M rows, 29% less pipeline CPU)
 
     # -- control (another thread) -------------------------------------------
 

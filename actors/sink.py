@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -60,6 +61,7 @@ class SinkActor:
         self.errors: list[RecordError] = []
         self.metrics = ActorMetrics(metrics)
         self.failure: str | None = None
+        gc.freeze()  # as in ReaderActor.__init__: full collections skip start-up objects
 
     def receive(self, port: int, sender: str, messages: tuple[Message, ...]) -> None:
         """Buffers data; on frontier progress writes, flushes and reports.
