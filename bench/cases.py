@@ -11,6 +11,7 @@ measurement kind:
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ class Case:
     readers: int = 0
     read_opts: tuple[str, ...] = ()
     run_opts: tuple[str, ...] = ()
+    kafka_opts: tuple[str, ...] = ()
     label: str = ""
 
     @property
@@ -60,7 +62,7 @@ class Case:
         if self.readers:
             parts.append(f"r{self.readers}")
         if self.label:
-            parts.append(self.label.replace(" ", "").replace("=", "")[:40])
+            parts.append(re.sub(r"[^A-Za-z0-9]", "", self.label)[:40])
         return "_".join(parts)
 
     def argv(self, commit_ms: int) -> list[str]:
@@ -79,6 +81,8 @@ class Case:
             argv += ["--read-opt", opt]
         for opt in self.run_opts:
             argv += ["--run-opt", opt]
+        for opt in self.kafka_opts:
+            argv += ["--kafka-opt", opt]
         return argv
 
 
@@ -95,6 +99,8 @@ class Suite:
         latency_s: Seconds of fixed-rate input per latency run.
         memory_rows: Kafka input sizes of the memory check.
         backlog: ``max_backlog_size`` of the memory check.
+        sections: What to run (``files``, ``kafka``, ``kinesis``, ``scaling``,
+            ``memory``, ``knobs``).
     """
 
     file_rows: tuple[int, ...] = (1_000_000, 5_000_000)
@@ -105,7 +111,7 @@ class Suite:
     latency_s: float = 20.0
     memory_rows: tuple[int, ...] = (1_000_000, 3_000_000)
     backlog: int = 200_000
-    sections: tuple[str, ...] = ("files", "kafka", "kinesis", "scaling", "memory")
+    sections: tuple[str, ...] = ("files", "kafka", "kinesis", "scaling", "memory", "knobs")
 
 
 SUITES = {
@@ -147,8 +153,32 @@ def build_cases(suite: Suite, engines: tuple[str, ...]) -> list[Case]:
                        partitions=8, readers=n, label=f"{n} readers") for n in (1, 2, 4)]
     if "memory" in suite.sections and "raystream" in engines:
         backlog = f"max_backlog_size={suite.backlog}"
-        cases += [Case("memory", "kafka", "groupby", rows, "raystream", read_opts=(backlog,),
-                       label=backlog) for rows in suite.memory_rows]
+        for rows in suite.memory_rows:
+            cases += [Case("memory", "kafka", "groupby", rows, "raystream", label="no limit"),
+                      Case("memory", "kafka", "groupby", rows, "raystream", read_opts=(backlog,),
+                           label=backlog)]
+    if "knobs" in suite.sections and "raystream" in engines:
+        cases += knob_cases(suite)
+    return cases
+
+
+def knob_cases(suite: Suite) -> list[Case]:
+    """raystream's tuning options on the workloads they are meant for (vs its defaults)."""
+    big = max(suite.file_rows)
+    fused = ("fuse_into_readers=true",)
+    variants = [("files", "filter_select", big, 1, (), fused, "fuse_into_readers=True"),
+                ("kafka", "filter_select", suite.kafka_rows, 4, (), fused,
+                 "fuse_into_readers=True"),
+                ("files", "groupby", big, 1, ("max_batch_rows=262144",),
+                 ("reduce_parallelism=1",), "reduce_parallelism=1,max_batch_rows=262144"),
+                ("kafka", "groupby", suite.kafka_rows, 4, (), ("reduce_parallelism=1",),
+                 "reduce_parallelism=1")]
+    cases = []
+    for source, workload, rows, parts, read, run, label in variants:
+        cases += [Case("knobs", source, workload, rows, "raystream", partitions=parts,
+                       label="defaults"),
+                  Case("knobs", source, workload, rows, "raystream", partitions=parts,
+                       read_opts=read, run_opts=run, label=label)]
     return cases
 
 
@@ -164,6 +194,8 @@ class Settings:
         end_timeout_s: Longest wait for the final output after the input.
         max_load: Wait before a run while the 1-minute load average is above this.
         max_load_wait_s: Longest such wait.
+        suspend: Hand the bulk input over while the engine is suspended (else the
+            window starts when the injection starts and includes it).
     """
 
     runs: int = 3
@@ -173,4 +205,5 @@ class Settings:
     end_timeout_s: float = 300.0
     max_load: float = 99.0
     max_load_wait_s: float = 600.0
+    suspend: bool = True
     extra: dict[str, object] = field(default_factory=dict)

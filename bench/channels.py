@@ -161,9 +161,14 @@ class KafkaChannel:
         self.producer = Producer({**quiet, "linger.ms": 2, "batch.num.messages": 10000,
                                   "queue.buffering.max.messages": 2_000_000,
                                   "queue.buffering.max.kbytes": 1 << 21})
+        # librdkafka pauses fetching for fetch.queue.backoff.ms (1 s) whenever its local
+        # queue holds queued.min.messages (100k): the observer must never be the one
+        # that makes output arrive late.
         self.consumer = Consumer({**quiet, "group.id": f"observer-{topic_out}",
                                   "enable.auto.commit": False, "fetch.wait.max.ms": 5,
-                                  "fetch.error.backoff.ms": 5})
+                                  "fetch.error.backoff.ms": 5, "fetch.queue.backoff.ms": 0,
+                                  "queued.min.messages": 10_000_000,
+                                  "max.partition.fetch.bytes": 16 << 20})
         self.consumer.assign([TopicPartition(topic_out, 0, 0)])
         self.sent = 0
         self.prepared: list[bytes] = []

@@ -153,6 +153,21 @@ class EngineProcess:
         """CPU seconds used so far by the live processes of the tree."""
         return sum(cpu_seconds(p) for p in self.tree())
 
+    def cpu_by_pid(self) -> dict[int, float]:
+        """CPU seconds used so far by each live process of the tree."""
+        return {p: cpu_seconds(p) for p in self.tree()}
+
+    def role(self, pid: int) -> str:
+        """A short name for a process: ``driver``, ``ray::ReaderActor``, ``raylet``..."""
+        if pid == self.pid:
+            return "driver"
+        first = cmdline(pid).split(b"\0")[0].decode(errors="replace")
+        if first.startswith("ray::"):
+            return first.split(".")[0].split()[0]
+        words = cmdline(pid).replace(b"\0", b" ").decode(errors="replace").split()
+        name = next((w for w in words if "ray" in w and "/" in w), words[0] if words else "?")
+        return name.rsplit("/", 1)[-1]
+
     def suspend(self) -> None:
         """SIGSTOPs every process of the tree (root first, then descendants)."""
         pids = sorted(self.tree(), key=lambda p: p != self.pid)

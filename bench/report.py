@@ -112,13 +112,21 @@ def latency_lines(summaries: list[dict], commit_ms: int) -> list[str]:
 
 
 def variant_lines(summaries: list[dict], group: str, title: str) -> list[str]:
-    """The scaling or memory table (raystream variants)."""
-    header = [("variant", 30), ("rows", 10), ("window s", 8), ("rows/s", 10), ("cpu s", 6),
-              ("MB pipe", 7), ("MB all", 7), ("ok", 4)]
-    rows = [[f"  {s['label']}", f"{s['rows']:,}", _f(s["window_s"], ".2f", 8),
-             _f(s["rows_per_s"], ",.0f", 10), _f(s["cpu_s"], ".1f", 6),
-             _f(s["peak_pipeline_mb"], ".0f", 7), _f(s["peak_all_mb"], ".0f", 7),
-             f"{s['ok_runs']}/{s['runs']}"] for s in summaries if s["group"] == group]
+    """The scaling, memory or knobs table (raystream variants).
+
+    ``vs first`` is the throughput ratio to the first variant of the same
+    workload and size (1 reader; no limit; defaults).
+    """
+    header = [("variant", 58), ("rows", 10), ("start s", 7), ("window s", 8), ("rows/s", 10),
+              ("cpu s", 6), ("MB pipe", 7), ("MB all", 7), ("vs first", 8), ("ok", 4)]
+    rows, first = [], {}
+    for s in (s for s in summaries if s["group"] == group):
+        base = first.setdefault((s["source"], s["workload"], s["rows"]), s)
+        rows.append([f"  {s['source']} {s['workload']}: {s['label']}"[:58], f"{s['rows']:,}",
+                     _f(s["startup_s"], ".2f", 7), _f(s["window_s"], ".2f", 8),
+                     _f(s["rows_per_s"], ",.0f", 10), _f(s["cpu_s"], ".1f", 6),
+                     _f(s["peak_pipeline_mb"], ".0f", 7), _f(s["peak_all_mb"], ".0f", 7),
+                     _ratio(s["rows_per_s"], base["rows_per_s"]), f"{s['ok_runs']}/{s['runs']}"])
     return _table(title, header, rows) if rows else []
 
 
@@ -134,5 +142,6 @@ def render(summaries: list[dict], commit_ms: int) -> str:
     lines += variant_lines(summaries, "scaling",
                            "Scaling: Kafka groupby, 8 partitions, raystream parallel_readers")
     lines += variant_lines(summaries, "memory",
-                           "Memory: Kafka groupby, raystream with max_backlog_size")
+                           "Memory: Kafka groupby, raystream, input size vs max_backlog_size")
+    lines += variant_lines(summaries, "knobs", "raystream options (same run; vs its defaults)")
     return "\n".join(lines + problem_lines(summaries))

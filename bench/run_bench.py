@@ -120,6 +120,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sections", default=None,
                         help="comma-separated subset of files,kafka,kinesis,scaling,memory")
     parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--only", default="",
+                        help="comma-separated substrings; keep the cases whose key has all")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--commit-ms", type=int, default=200)
     parser.add_argument("--max-load", type=float, default=1.5,
@@ -142,7 +144,8 @@ def main() -> None:
         suite.sections = tuple(args.sections.split(","))
     engines = tuple(args.engines.split(","))
     settings = Settings(runs=args.runs, commit_ms=args.commit_ms, max_load=args.run_max_load)
-    cases = build_cases(suite, engines)
+    cases = [c for c in build_cases(suite, engines)
+             if all(part in c.key for part in args.only.split(",") if part)]
     services, inputs = Services(args.services), Inputs(args.data_dir)
     reproduce = shlex.join(["python", "bench/run_bench.py", *sys.argv[1:]])
     start_load = wait_for_quiet(args.max_load, settings.max_load_wait_s, args.quiet_start) \
@@ -178,6 +181,8 @@ def _print_run(case: Case, r: Result) -> None:
                f"p50 {r.p50_ms or 0:.0f}ms p99 {r.p99_ms or 0:.0f}ms n={r.samples}")
     print(f"{case.key} run {r.run + 1}: {r.status} {figures} peak {r.peak_pipeline_mb or 0:.0f}/"
           f"{r.peak_all_mb or 0:.0f} MB load {r.loadavg[0]:.1f} {r.problem[:200]}", flush=True)
+    if r.notes.get("cpu_by_role"):
+        print(f"    cpu in window by process: {r.notes['cpu_by_role']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -179,16 +179,29 @@ def _throughput(case: Case, channel: Channel, engine: EngineProcess, output: Out
     progress = Progress(case.workload, compute(everything, case.workload))
     for chunk in output.chunks:
         progress.feed(chunk[1])
-    engine.suspend()
+    if settings.suspend:
+        engine.suspend()
+    cpu0 = engine.cpu_by_pid()
     injecting = time.perf_counter()
+    t0 = time.time()
     channel.inject_prepared()
     result.notes["inject_s"] = time.perf_counter() - injecting
-    cpu0 = engine.cpu()
-    t0 = time.time()
-    engine.resume()
+    if settings.suspend:
+        cpu0 = engine.cpu_by_pid()
+        t0 = time.time()
+        engine.resume()
     t_end = _poll_until(channel, engine, output, [progress], settings.end_timeout_s,
                         "final output")
-    result.cpu_s = engine.cpu() - cpu0
+    cpu1 = engine.cpu_by_pid()
+    result.cpu_s = sum(cpu1.values()) - sum(v for p, v in cpu0.items() if p in cpu1)
+    result.notes["timeline"] = [(round(at - t0, 3), chunk.count(b"\n"))
+                                for at, chunk in output.chunks if at >= t0]
+    by_role: dict[str, float] = {}
+    for pid, seconds in cpu1.items():
+        role = engine.role(pid)
+        by_role[role] = by_role.get(role, 0.0) + seconds - cpu0.get(pid, 0.0)
+    result.notes["cpu_by_role"] = {k: round(v, 2) for k, v in sorted(
+        by_role.items(), key=lambda kv: -kv[1]) if v >= 0.01}
     result.window_s = t_end - t0
     result.rows_per_s = bulk.num_rows / result.window_s
     return everything

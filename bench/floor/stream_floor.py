@@ -75,7 +75,7 @@ def kafka_source(bootstrap: str, topic: str, schema: pa.Schema) -> Iterator[pa.T
 
     consumer = Consumer({"bootstrap.servers": bootstrap, **KAFKA_COMPAT,
                          "group.id": f"floor-{topic}", "enable.auto.commit": False,
-                         "fetch.wait.max.ms": 5})
+                         "queued.min.messages": 1_000_000})  # as the engines get
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     while True:

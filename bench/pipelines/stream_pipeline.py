@@ -34,6 +34,10 @@ from typing import Any
 NOT_AVAILABLE_EXIT = 3
 KAFKA_COMPAT = {"api.version.request": "false", "broker.version.fallback": "0.9.0.1",
                 "log_level": "3"}
+# Given to every engine's reader (and the floor's consumer): with librdkafka's default
+# (100k), a consumer whose local queue is full stops fetching for fetch.queue.backoff.ms
+# (1 s), which stalled a single consumer of 4 partitions for most of each second.
+KAFKA_FETCH = {"queued.min.messages": "1000000"}
 
 
 def _load_engine(engine: str) -> Any:
@@ -82,7 +86,9 @@ def read(pw: Any, args: argparse.Namespace) -> Any:
         return pw.io.jsonlines.read(args.input, mode="streaming", **common)
     if args.source == "kafka":
         settings = {"bootstrap.servers": args.bootstrap, **KAFKA_COMPAT,
-                    "group.id": f"bench-{args.input}", "auto.offset.reset": "earliest"}
+                    "group.id": f"bench-{args.input}", "auto.offset.reset": "earliest",
+                    **KAFKA_FETCH,
+                    **{k: str(v) for k, v in _options(args.kafka_opt).items()}}
         return pw.io.kafka.read(settings, args.input, format="json", **common)
     if args.source == "kinesis":
         extra = {"state_dir": args.state_dir} if args.engine == "raystream" else {}
@@ -129,6 +135,8 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=0)
     parser.add_argument("--read-opt", action="append", default=[], metavar="K=V")
     parser.add_argument("--run-opt", action="append", default=[], metavar="K=V")
+    parser.add_argument("--kafka-opt", action="append", default=[], metavar="K=V",
+                        help="extra rdkafka settings of the reader")
     args = parser.parse_args()
 
     pw = _load_engine(args.engine)
