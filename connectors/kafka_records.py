@@ -71,6 +71,8 @@ class Messages:
     def take(self, selection: np.ndarray) -> Messages:
         """The messages at the given indices, or where the boolean mask is True."""
         index = np.flatnonzero(selection) if selection.dtype == np.bool_ else selection
+        if len(index) == len(self.raw) and np.array_equal(index, np.arange(len(index))):
+            return self  # all of them, in order (the usual case): nothing to copy
         return Messages(self.partitions[index], self.offsets[index],
                         [self.values[i] for i in index], [self.keys[i] for i in index],
                         [self.raw[i] for i in index])
