@@ -283,8 +283,20 @@ class KafkaReader:
 
     def resume(self) -> None:
         """Fetches again from where the last returned message ended."""
-        self.consumer.resume(self._tps(set(self.partitions) - self.finished))
+        from confluent_kafka import KafkaException, TopicPartition
+
+        partitions = set(self.partitions) - self.finished
+        self.consumer.resume(self._tps(partitions))
         self.paused = False
+        # librdkafka does not wake its fetcher on resume: the first messages came ~0.7 s
+        # later. A seek to where reading goes on (past any held message) fetches at once.
+        after_held = {m.partition(): m.offset() + 1 for m in self.held}
+        for p in sorted(partitions):
+            offset = max(self.next[p], after_held.get(p, 0))
+            try:
+                self.consumer.seek(TopicPartition(self.spec.topic, p, offset))
+            except KafkaException as exc:  # the fetcher then starts on its own, later
+                log.debug("%s: seek after resume failed: %s", self.spec.name, exc)
 
     def commit(self, position: dict[str, int]) -> None:
         """Commits ``position`` under the group (synchronously; a failure is retried next time)."""
