@@ -94,7 +94,8 @@ def main(source: Path, target: Path) -> None:
     summaries, meta = data["summary"], data["meta"]
     fig, axes = plt.subplots(2, 2, figsize=(14, 9))
     _bars(axes[0][0], summaries, "throughput", "rows_per_s",
-          "Throughput (bulk input, first input to last output)", "rows/s")
+          "Throughput (bulk input, first input to last output; log scale)", "rows/s")
+    axes[0][0].set_yscale("log")
     _latency(axes[0][1], summaries, meta["commit_ms"])
     _bars(axes[1][0], summaries, "throughput", "peak_pipeline_mb",
           "Peak memory, PSS of the engine's processes (raystream: driver + actors)", "MB")
