@@ -30,7 +30,7 @@ class Case:
     Attributes:
         group: Table section (``main``, ``scaling``, ``memory``).
         source: ``files``, ``kafka`` or ``kinesis``.
-        workload: ``filter_select``, ``groupby`` or ``global_sum``.
+        workload: ``filter_select``, ``groupby``, ``global_sum`` or ``filter_groupby``.
         rows: Bulk input rows (throughput) or rows/s (latency).
         engine: ``raystream``, ``pathway`` or ``floor``.
         kind: ``throughput`` or ``latency``.
@@ -136,6 +136,9 @@ def build_cases(suite: Suite, engines: tuple[str, ...]) -> list[Case]:
                                rows=rows, partitions=1)
             cases += _trio(engines, group="main", source="files", workload=workload,
                            rows=suite.rate, kind="latency", partitions=1)
+        # issue 2's pipeline (the README's first example), at the smallest file size
+        cases += _trio(engines, group="main", source="files", workload="filter_groupby",
+                       rows=min(suite.file_rows), partitions=1)
     if "kafka" in suite.sections:
         for workload in ("filter_select", "groupby", "global_sum"):
             cases += _trio(engines, group="main", source="kafka", workload=workload,

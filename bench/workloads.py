@@ -10,6 +10,8 @@ Workloads (the same in the engines' script, the floor and :func:`expected`):
         (``ts = max(ts)`` in latency runs).
     global_sum: ``reduce(sum=sum(value))`` (Pathway's Kafka tutorial;
         ``ts = max(ts)`` in latency runs).
+    filter_groupby: ``filter_select``'s filter, then ``groupby``'s reduce over the
+        rows kept (the README's first pipeline).
 
 Outputs are changelogs (``diff``, ``time``); :func:`fold` turns one into the
 rows it ends with, which must equal :func:`expected` of all injected rows.
@@ -25,7 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-WORKLOADS = ("filter_select", "groupby", "global_sum")
+WORKLOADS = ("filter_select", "groupby", "global_sum", "filter_groupby")
+GROUPED = ("groupby", "filter_groupby")
 NUM_KEYS = 1000
 MAX_VALUE = 1_000_000
 WARMUP_KEY = -1
@@ -68,13 +71,19 @@ def payloads(table: pa.Table) -> list[bytes]:
     return json_lines(table).to_pylist()
 
 
+def keep_not_multiple_of_3(table: pa.Table) -> pa.Table:
+    """The rows with ``value % 3 != 0`` (the workloads' filter)."""
+    value = table["value"]
+    return table.filter(pc.not_equal(pc.subtract(value, pc.multiply(pc.divide(value, 3), 3)), 0))
+
+
 def compute(table: pa.Table, workload: str) -> pa.Table:
     """The result rows of ``workload`` over all of ``table`` (no changelog)."""
     latency = "ts" in table.column_names
+    if workload == "filter_groupby":
+        return compute(keep_not_multiple_of_3(table), "groupby")
     if workload == "filter_select":
-        value = table["value"]
-        kept = table.filter(pc.not_equal(pc.subtract(value, pc.multiply(
-            pc.divide(value, 3), 3)), 0))
+        kept = keep_not_multiple_of_3(table)
         cols = {"key": kept["key"], "doubled": pc.multiply(kept["value"], 2)}
         if latency:
             cols["ts"] = kept["ts"]
@@ -163,7 +172,7 @@ class Progress:
         self.target = self._rows(self.want)
 
     def _group_columns(self) -> list[str]:
-        return ["key"] if self.workload == "groupby" else []
+        return ["key"] if self.workload in GROUPED else []
 
     def _rows(self, table: pa.Table) -> dict[tuple, tuple]:
         groups = self._group_columns()

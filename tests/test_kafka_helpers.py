@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from tests.helpers import fold_rows
 
@@ -155,14 +155,33 @@ def jsonl_rows(path: Any) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.split("\n")[:-1] if line]
 
 
-def message_count(settings: dict[str, Any], topic: str) -> int:
-    """Messages in ``topic`` (sum of its high watermarks; 0 if it does not exist yet)."""
+def message_count(settings: dict[str, Any], topic: str, timeout: float = 30.0) -> int:
+    """Messages in ``topic`` (sum of its high watermarks; 0 if it does not exist yet).
+
+    Retries while a partition has no leader (right after a broker restart, until
+    the controller has elected one again), for at most ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
     consumer = Consumer({**_client(settings), "group.id": "count", "log_level": 0})
     try:
-        meta = consumer.list_topics(timeout=10).topics.get(topic)
-        if meta is None:
-            return 0
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                   for p in meta.partitions)
+        while True:
+            try:
+                return _high_watermarks(consumer, topic)
+            except KafkaException as exc:
+                if not exc.args[0].retriable() and exc.args[0].code() not in _NO_LEADER \
+                        or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
     finally:
         consumer.close()
+
+
+_NO_LEADER = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE)
+
+
+def _high_watermarks(consumer: Consumer, topic: str) -> int:
+    meta = consumer.list_topics(timeout=10).topics.get(topic)
+    if meta is None:
+        return 0
+    return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+               for p in meta.partitions)

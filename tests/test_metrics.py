@@ -9,10 +9,10 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-import cloudpickle
 import numpy as np
 import pyarrow as pa
 import pytest
+from ray import cloudpickle
 
 import raystream as pw
 from raystream import dtypes as dt

@@ -112,14 +112,18 @@ def kinesis_source(stream: str, schema: pa.Schema) -> Iterator[pa.Table | None]:
 # -- the work ----------------------------------------------------------------------------
 
 
+def keep_not_multiple_of_3(table: pa.Table) -> pa.Table:
+    """The rows with ``value % 3 != 0``."""
+    value = table["value"]
+    return table.filter(pc.not_equal(pc.subtract(value, pc.multiply(pc.divide(value, 3), 3)), 0))
+
+
 class FilterSelect:
     """``value % 3 != 0`` -> ``key, doubled`` (and ``ts``)."""
 
     def update(self, table: pa.Table) -> pa.Table:
         """The rows this batch inserts."""
-        value = table["value"]
-        kept = table.filter(pc.not_equal(pc.subtract(value, pc.multiply(
-            pc.divide(value, 3), 3)), 0))
+        kept = keep_not_multiple_of_3(table)
         cols = {"key": kept["key"], "doubled": pc.multiply(kept["value"], 2)}
         if "ts" in kept.column_names:
             cols["ts"] = kept["ts"]
@@ -132,10 +136,11 @@ class Reduce:
     Args:
         by_key: ``groupby(key)`` (True) or a global reduce (False).
         latency: Keep ``max(ts)``.
+        pre_filter: Keep only the rows with ``value % 3 != 0`` first.
     """
 
-    def __init__(self, by_key: bool, latency: bool) -> None:
-        self.by_key, self.latency = by_key, latency
+    def __init__(self, by_key: bool, latency: bool, pre_filter: bool = False) -> None:
+        self.by_key, self.latency, self.pre_filter = by_key, latency, pre_filter
         self.state: dict[Any, tuple] = {}
         self.names = (["key", "total", "n"] if by_key else ["sum"]) + (["ts"] if latency else [])
 
@@ -150,6 +155,8 @@ class Reduce:
 
     def update(self, table: pa.Table) -> pa.Table:
         """Retractions of the changed groups' old rows, then their new rows."""
+        if self.pre_filter:
+            table = keep_not_multiple_of_3(table)
         rows: list[tuple] = []
         for key, total, n, *ts in self._partials(table):
             old = self.state.get(key)
@@ -159,6 +166,8 @@ class Reduce:
                 rows.append((key, *old, -1))
             rows.append((key, *new, 1))
             self.state[key] = new
+        if not rows:
+            return pa.table({})
         columns = list(zip(*rows, strict=True))
         if not self.by_key:  # drop the key and the count: the output is sum (+ ts)
             columns = [columns[1], *columns[3:]]
@@ -216,7 +225,8 @@ def main() -> None:
     """Parses arguments and runs the loop until SIGTERM."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", choices=["files", "kafka", "kinesis"], required=True)
-    parser.add_argument("--workload", choices=["filter_select", "groupby", "global_sum"],
+    parser.add_argument("--workload", choices=["filter_select", "groupby", "global_sum",
+                                                  "filter_groupby"],
                         required=True)
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
@@ -234,7 +244,8 @@ def main() -> None:
     sink = KafkaSink(args.bootstrap, args.output) if args.source == "kafka" \
         else FileSink(args.output)
     work = FilterSelect() if args.workload == "filter_select" \
-        else Reduce(args.workload == "groupby", args.latency)
+        else Reduce(args.workload != "global_sum", args.latency,
+                    pre_filter=args.workload == "filter_groupby")
     for table in source:
         if table is None or table.num_rows == 0:
             continue

@@ -98,6 +98,8 @@ def read(pw: Any, args: argparse.Namespace) -> Any:
 
 def transform(pw: Any, t: Any, workload: str, latency: bool) -> Any:
     """The workload's result table."""
+    if workload == "filter_groupby":
+        t, workload = t.filter(t.value % 3 != 0), "groupby"
     if workload == "filter_select":
         kept = t.filter(t.value % 3 != 0)
         return kept.select(kept.key, doubled=kept.value * 2, **({"ts": kept.ts} if latency else {}))
@@ -124,7 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", choices=["pathway", "raystream"], required=True)
     parser.add_argument("--source", choices=["files", "kafka", "kinesis"], required=True)
-    parser.add_argument("--workload", choices=["filter_select", "groupby", "global_sum"],
+    parser.add_argument("--workload", choices=["filter_select", "groupby", "global_sum",
+                                                  "filter_groupby"],
                         required=True)
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
