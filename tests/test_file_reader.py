@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pyarrow as pa
-
 from raystream.connectors.base import ParseSpec
 from raystream.connectors.files import FileSourceSpec
 

@@ -7,7 +7,6 @@ import json
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from raystream.connectors.base import ParseSpec
 from raystream.connectors.parse import parse_payloads
 from raystream.connectors.serialize import dsv_lines, json_lines
@@ -66,7 +65,7 @@ texts = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=12
                           st.floats(allow_nan=False, allow_infinity=False), st.booleans()),
                 min_size=1, max_size=30))
 def test_json_lines_round_trip(rows) -> None:
-    ints, strs, floats, bools = map(list, zip(*rows))
+    ints, strs, floats, bools = map(list, zip(*rows, strict=True))
     batch = pa.record_batch({"i": ints, "s": pa.array(strs, pa.string()), "f": floats,
                              "b": bools})
     decoded = [json.loads(line) for line in json_lines(batch).to_pylist()]

@@ -9,9 +9,9 @@ import threading
 import time
 
 import pytest
+from raystream.connectors.kafka import KafkaSourceSpec
 
 import raystream as pw
-from raystream.connectors.kafka import KafkaSourceSpec
 from raystream.io._base import parse_spec
 from raystream.run import start
 from tests.test_kafka_helpers import produce, reader_settings, reader_stats

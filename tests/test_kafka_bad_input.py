@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from raystream.actors.runtime import PipelineError
 
 import raystream as pw
-from raystream.actors.runtime import PipelineError
 from tests.helpers import fold_rows
 from tests.test_kafka_helpers import jsonl_rows, produce, reader_settings
 

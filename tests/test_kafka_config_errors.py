@@ -7,16 +7,16 @@ from __future__ import annotations
 import time
 
 import pytest
-
-import raystream as pw
+from raystream.actors.runtime import PipelineError
 from raystream.connectors.kafka_client import (
     KafkaSettingsError,
     KafkaTopicError,
     KafkaUnavailableError,
 )
-from raystream.actors.runtime import PipelineError
-from raystream.run import build_plan
+
+import raystream as pw
 from raystream.graph import G
+from raystream.run import build_plan
 
 pytestmark = [pytest.mark.kafka]
 

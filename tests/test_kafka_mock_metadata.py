@@ -14,14 +14,14 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-
-import raystream as pw
-from raystream import dtypes as dt
 from raystream.connectors.kafka_client import (
     KafkaSettingsError,
     choose_start_offset,
     start_offsets,
 )
+
+import raystream as pw
+from raystream import dtypes as dt
 from raystream.run import start
 from tests.test_kafka_helpers import (
     consume_all,

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-
-import raystream as pw
 from raystream.actors.runtime import PipelineError
 from raystream.connectors.kafka_sink import KafkaSinkSpec
+
+import raystream as pw
 from tests.test_kafka_helpers import Received, consume_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.ray]

@@ -8,9 +8,9 @@ import time
 
 import pytest
 import ray
+from raystream.actors.runtime import PipelineError
 
 import raystream as pw
-from raystream.actors.runtime import PipelineError
 from raystream.run import start
 
 pytestmark = pytest.mark.usefixtures("ray_session")

@@ -13,11 +13,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from ray import cloudpickle
+from raystream.actors.metrics import ActorMetrics, CommitLatency, MetricTags
+from raystream.connectors.base import ParsedBatch, PartitionInfo, RecordError
 
 import raystream as pw
 from raystream import dtypes as dt
-from raystream.actors.metrics import ActorMetrics, CommitLatency, MetricTags
-from raystream.connectors.base import ParsedBatch, PartitionInfo, RecordError
 from raystream.io._base import SourceDescriptor, source_options, source_table
 from raystream.run import start
 

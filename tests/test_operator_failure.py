@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from raystream.actors.runtime import PipelineError
 
 import raystream as pw
-from raystream.actors.runtime import PipelineError
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from raystream.actors.messages import DIFF, KEY
+
 from raystream.engine.reduce import ReduceError, ReduceKernel
 from raystream.reducers import AggSpec
 
@@ -24,7 +24,7 @@ AGGS = [AggSpec("s", "sum", "v", pa.int64()), AggSpec("c", "count", None, pa.int
 
 def batch(rows: list[tuple[int, int, int, int]]) -> pa.RecordBatch:
     """Rows of (key, diff, group, value)."""
-    keys, diffs, groups, values = zip(*rows) if rows else ((), (), (), ())
+    keys, diffs, groups, values = zip(*rows, strict=True) if rows else ((), (), (), ())
     return pa.record_batch({KEY: pa.array(keys, pa.uint64()), DIFF: pa.array(diffs, pa.int64()),
                             "g": pa.array(groups, pa.int64()), "v": pa.array(values, pa.int64())})
 
@@ -48,8 +48,8 @@ def reference(live: dict[int, tuple[int, int, int]]) -> dict[int, tuple]:
 def fold(state: Counter, emitted: list[tuple[int, pa.RecordBatch]]) -> None:
     for _, out in emitted:
         names = ["g", "s", "c", "mn", "mx", "av", "cd", "tp", "st", "an", "ea", "la"]
-        for row, diff in zip(zip(*(out.column(n).to_pylist() for n in names)),
-                             out.column(DIFF).to_pylist()):
+        for row, diff in zip(zip(*(out.column(n).to_pylist() for n in names), strict=True),
+                             out.column(DIFF).to_pylist(), strict=True):
             state[tuple(tuple(v) if isinstance(v, list) else v for v in row)] += diff
 
 

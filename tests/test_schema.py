@@ -15,7 +15,7 @@ class Reading(pw.Schema):
     sensor: str = pw.column_definition(primary_key=True)
     value: float
     count: int = 0
-    note: Optional[str] = None
+    note: Optional[str] = None  # noqa: UP045 - the typing spelling is what is under test
     raw: bytes
     at: datetime.datetime
     extra: pw.Json
@@ -49,7 +49,7 @@ def test_inheritance_union_and_builders() -> None:
         unit: str
 
     assert More.column_names()[-1] == "unit"
-    both = pw.schema_from_types(a=int) | pw.schema_from_types(b=Optional[float])
+    both = pw.schema_from_types(a=int) | pw.schema_from_types(b=Optional[float])  # noqa: UP045
     assert both.column_names() == ["a", "b"]
     assert both.typehints()["b"].optional
     built = pw.schema_from_dict({"k": {"dtype": int, "primary_key": True}, "v": str})

@@ -7,9 +7,9 @@ import re
 import time
 
 import pytest
+from raystream.actors.status import Sample, format_status, make_sample
 
 import raystream as pw
-from raystream.actors.status import Sample, format_status, make_sample
 
 LINE = re.compile(r"^\[(?P<name>[^\]]+)\] in [\d,]+ rows.* \| out [\d,]+ rows.* \| "
                   r".*backlog [\d,]+ rows \| last commit .*$", re.M)

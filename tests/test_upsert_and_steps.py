@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pyarrow as pa
-
 from raystream.actors.messages import DIFF, KEY
+
 from raystream.engine.steps import FlattenStep
 from raystream.engine.upsert import UpsertKernel
 
@@ -12,14 +12,15 @@ SCHEMA = pa.schema([(KEY, pa.uint64()), (DIFF, pa.int64()), ("v", pa.string())])
 
 
 def rows(*items: tuple[int, str]) -> pa.RecordBatch:
-    keys, values = zip(*items)
+    keys, values = zip(*items, strict=True)
     return pa.record_batch([pa.array(keys, pa.uint64()), pa.array([1] * len(keys), pa.int64()),
                             pa.array(values)], schema=SCHEMA)
 
 
 def changes(emitted) -> list[tuple[int, str, int]]:
     return [(k, v, d) for _, b in emitted for k, v, d in zip(
-        b.column(KEY).to_pylist(), b.column("v").to_pylist(), b.column(DIFF).to_pylist())]
+        b.column(KEY).to_pylist(), b.column("v").to_pylist(), b.column(DIFF).to_pylist(),
+        strict=True)]
 
 
 def test_last_row_per_key_in_a_time_wins_and_replaces_the_old_row() -> None:
