@@ -213,6 +213,7 @@ def _latency(case: Case, channel: Channel, engine: EngineProcess, output: Output
     pool = make_rows(max(case.rows, 1) * int(duration + 1), seed=1)
     per_tick = max(1, round(case.rows * TICK_S))
     batches, sent = [warm], 0
+    worst_inject = 0.0
     start = time.time()
     next_tick = time.monotonic()
     end = next_tick + duration
@@ -220,7 +221,9 @@ def _latency(case: Case, channel: Channel, engine: EngineProcess, output: Output
         rows = pool.slice(sent, per_tick)
         ts = int(time.time() * 1e6)
         batch = rows.append_column("ts", pa.array(np.full(per_tick, ts, np.int64)))
+        injected_at = time.monotonic()
         channel.inject(batch)
+        worst_inject = max(worst_inject, time.monotonic() - injected_at)
         batches.append(batch)
         sent += per_tick
         next_tick += TICK_S
@@ -229,6 +232,7 @@ def _latency(case: Case, channel: Channel, engine: EngineProcess, output: Output
             if got is not None:
                 output.chunks.append(got)
     result.notes["rate_rows_per_s"] = sent / max(time.time() - start, 1e-9)
+    result.notes["slowest_injection_ms"] = round(worst_inject * 1e3)
     everything = pa.concat_tables(batches)
     progress = Progress(case.workload, compute(everything, case.workload))
     for chunk in output.chunks:
@@ -242,13 +246,20 @@ def _latency(case: Case, channel: Channel, engine: EngineProcess, output: Output
 def _latencies(output: Output, since: float, result: Result) -> None:
     """Fills p50/p99/max from the inserted rows stamped after ``since``."""
     values: list[np.ndarray] = []
+    worst_by_second: dict[int, float] = {}
     for arrival, chunk in output.chunks:
         table = parse_changelog(chunk)
         if table is None or "ts" not in table.column_names:
             continue
         ts = table.filter(pc.and_(pc.greater(table["diff"], 0),
                                   pc.greater_equal(table["ts"], int(since * 1e6))))["ts"]
-        values.append(arrival * 1e3 - ts.to_numpy().astype(np.float64) / 1e3)
+        chunk_ms = arrival * 1e3 - ts.to_numpy().astype(np.float64) / 1e3
+        values.append(chunk_ms)
+        if chunk_ms.size:
+            second = int(arrival - since)
+            worst_by_second[second] = max(worst_by_second.get(second, 0.0), float(chunk_ms.max()))
+    result.notes["worst_latency_ms_by_second"] = {k: round(v) for k, v in
+                                                  sorted(worst_by_second.items())}
     lat = np.concatenate(values) if values else np.array([])
     result.samples = int(lat.size)
     if lat.size:
