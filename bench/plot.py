@@ -25,7 +25,7 @@ COLORS = {"raystream": "#1f77b4", "pathway": "#ff7f0e", "floor": "#7f7f7f"}
 
 def _label(s: dict[str, Any], size: bool = True) -> str:
     short = {"filter_select": "filter", "groupby": "groupby", "global_sum": "sum",
-             "filter_groupby": "filter+groupby"}[s["workload"]]
+             "filter_groupby": "filt+grp"}[s["workload"]]
     rows = s["rows"]
     text = f"{rows // 1_000_000}M" if rows % 1_000_000 == 0 else f"{rows // 1000}k"
     return f"{s['source']}\n{short}" + (f" {text}" if size else "")
