@@ -121,9 +121,15 @@ class EngineProcess:
         argv: Command line.
         log_stem: Path prefix for ``.out`` and ``.err`` logs.
         env: Extra environment variables.
+        memory_interval_s: Seconds between memory samples. Each sample reads
+            ``smaps_rollup`` of every process of the tree, which walks all their
+            mappings under the kernel's mmap lock: every 0.2 s it stalled
+            raystream's Kinesis pipeline (about 30 processes) for 1-3 s at a time.
+            Latency runs therefore sample every 5 s.
     """
 
-    def __init__(self, argv: list[str], log_stem: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, argv: list[str], log_stem: Path, env: dict[str, str] | None = None,
+                 memory_interval_s: float = 0.2) -> None:
         self.argv = argv
         self.log_stem = log_stem
         self.launched = time.time()
@@ -132,7 +138,7 @@ class EngineProcess:
         self.proc = subprocess.Popen(argv, stdout=self._out, stderr=self._err,
                                      env={**os.environ, **(env or {})}, start_new_session=True)
         self._since_ticks = _uptime_ticks() - 1
-        self.memory = MemorySampler(self.proc.pid)
+        self.memory = MemorySampler(self.proc.pid, memory_interval_s)
         self.memory.start()
         self._suspended: list[int] = []
 

@@ -48,6 +48,8 @@ from workloads import Progress, check, compute, expected, make_rows, parse_chang
 
 NOT_AVAILABLE_EXIT = 3
 LATENCY_SKIP_S = 2.0
+THROUGHPUT_MEMORY_INTERVAL_S = 0.2
+LATENCY_MEMORY_INTERVAL_S = 5.0  # see EngineProcess: frequent smaps reads stall the engine
 TICK_S = 0.05
 
 
@@ -281,7 +283,9 @@ def run_case(case: Case, run: int, services: Services, settings: Settings,
     elif case.kind == "throughput":
         channel.prepare(bulk)
     argv = case.argv(settings.commit_ms) + channel.engine_args()
-    engine = EngineProcess(argv, work / "engine", env=env)
+    engine = EngineProcess(argv, work / "engine", env=env,
+                           memory_interval_s=LATENCY_MEMORY_INTERVAL_S if case.kind == "latency"
+                           else THROUGHPUT_MEMORY_INTERVAL_S)
     output, injected = Output(), None
     try:
         warm = warmup_rows(case.partitions, 0 if case.kind == "latency" else None)
