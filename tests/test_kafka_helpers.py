@@ -168,8 +168,9 @@ def message_count(settings: dict[str, Any], topic: str, timeout: float = 30.0) -
             try:
                 return _high_watermarks(consumer, topic)
             except KafkaException as exc:
-                if not exc.args[0].retriable() and exc.args[0].code() not in _NO_LEADER \
-                        or time.monotonic() > deadline:
+                error = exc.args[0]
+                passing = error.retriable() or error.code() in _NO_LEADER
+                if not passing or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
     finally:
