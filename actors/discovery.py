@@ -60,3 +60,50 @@ def decide(partitions: list[PartitionInfo], state: DiscoveryState) -> tuple[list
         p for p in state.exhausted - state.released
         if all(child in assigned for child in children.get(p, [])))
     return to_start, to_release
+
+
+#: Reader actors per cluster CPU when the user does not say (see default_reader_count).
+READERS_PER_CPU = 2
+
+
+def default_reader_count(partitions: int, cpus: int, nodes: int) -> int:
+    """How many reader actors a source gets when ``parallel_readers`` is not given.
+
+    One reader per partition while that is cheap, but at most
+    ``READERS_PER_CPU`` per CPU of the cluster (and at least one per node, so
+    that every node reads): a reader is a process, and past two per core more
+    of them only add memory and actor hops, while one reader reads many
+    partitions with one client. 64 partitions on 4 one-CPU nodes: 8 readers of
+    8 partitions each.
+
+    Args:
+        partitions: The source's partition count.
+        cpus: CPUs in the Ray cluster.
+        nodes: Alive nodes in the Ray cluster.
+    """
+    return max(1, min(partitions, max(READERS_PER_CPU * cpus, nodes)))
+
+
+def assign_partitions(partitions: list[PartitionInfo], parallel_readers: int | None,
+                      dynamic: bool, cpus: int = 1, nodes: int = 1) -> list[list[str]]:
+    """Groups a source's partitions into one list per reader actor.
+
+    Dynamic sources get one reader per partition without a listed parent
+    (children start later); other sources get ``parallel_readers`` readers
+    (default: :func:`default_reader_count`), partitions dealt round-robin.
+
+    Args:
+        partitions: The source's listing at start.
+        parallel_readers: The user's reader count, or None.
+        dynamic: Partitions can appear while running.
+        cpus: CPUs in the Ray cluster (for the default count).
+        nodes: Alive nodes in the Ray cluster (for the default count).
+    """
+    if dynamic:
+        return [[p] for p in initial_partitions(partitions)]
+    wanted = parallel_readers or default_reader_count(len(partitions), cpus, nodes)
+    count = min(wanted, len(partitions)) or 1
+    groups: list[list[str]] = [[] for _ in range(count)]
+    for i, partition in enumerate(partitions):
+        groups[i % count].append(partition.id)
+    return groups

@@ -3,29 +3,43 @@
 from __future__ import annotations
 
 import time as _time
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
-import ray
 from raystream.actors.discovery import DiscoveryState, decide
-from raystream.actors.plan import ReaderStage, channel_id
+from raystream.actors.plan import ReaderStage
+from raystream.actors.routing import channel_id
 
-if TYPE_CHECKING:
-    from raystream.actors.runtime import Pipeline
+
+class ReaderHost(Protocol):
+    """What :class:`DynamicSources` needs from the running pipeline."""
+
+    def start_reader(self, stage: ReaderStage, instance: int, partition: str) -> str:
+        """Creates, registers and starts a reader of ``partition``; returns its id."""
+        ...
+
+    def release_reader(self, reader_id: str) -> None:
+        """Lets an exhausted reader end."""
+        ...
+
+    def exhausted_readers(self) -> list[str]:
+        """Readers that read their partition to the end and wait to be released."""
+        ...
 
 
 class DynamicSources:
     """Re-lists the partitions of dynamic reader stages and starts/releases readers.
 
     Args:
-        pipeline: The running pipeline (its actors and coordinator).
+        host: The running pipeline.
+        stages: Every reader stage of the pipeline (non-dynamic ones are ignored).
         interval_s: Seconds between two listings.
     """
 
-    def __init__(self, pipeline: Pipeline, interval_s: float = 2.0) -> None:
-        self.pipeline = pipeline
+    def __init__(self, host: ReaderHost, stages: list[ReaderStage],
+                 interval_s: float = 2.0) -> None:
+        self.host = host
         self.interval_s = interval_s
-        self.stages = [s for s in pipeline.plan.stages
-                       if isinstance(s, ReaderStage) and s.dynamic]
+        self.stages = [s for s in stages if s.dynamic]
         self.states: dict[int, DiscoveryState] = {}
         self.partition_of: dict[str, tuple[int, str]] = {}
         self.reader_of: dict[tuple[int, str], str] = {}
@@ -38,6 +52,16 @@ class DynamicSources:
                 self._remember(stage.id, group[0], channel_id(stage.id, instance))
                 state.assigned.add(group[0])
 
+    def stop(self) -> None:
+        """Starts no more readers (the pipeline is stopping)."""
+        self.stages = []
+
+    def rollback(self) -> None:
+        """After a rollback every reader reads again: exhausted partitions are re-learnt."""
+        for state in self.states.values():
+            state.exhausted.clear()
+            state.released.clear()
+
     def _remember(self, stage_id: int, partition: str, reader_id: str) -> None:
         self.partition_of[reader_id] = (stage_id, partition)
         self.reader_of[(stage_id, partition)] = reader_id
@@ -47,8 +71,7 @@ class DynamicSources:
         if not self.stages or (not force and _time.monotonic() - self.last < self.interval_s):
             return
         self.last = _time.monotonic()
-        exhausted = ray.get(self.pipeline.coordinator.exhausted_readers.remote())
-        for reader_id in exhausted:
+        for reader_id in self.host.exhausted_readers():
             if reader_id in self.partition_of:
                 stage_id, partition = self.partition_of[reader_id]
                 self.states[stage_id].exhausted.add(partition)
@@ -59,27 +82,11 @@ class DynamicSources:
         state = self.states[stage.id]
         to_start, to_release = decide(stage.source.list_partitions(), state)
         for partition in to_start:
-            self._start_reader(stage, partition)
+            instance = self.instances[stage.id]
+            self.instances[stage.id] += 1
+            reader_id = self.host.start_reader(stage, instance, partition)
+            self._remember(stage.id, partition, reader_id)
             state.assigned.add(partition)
         for partition in to_release:
-            reader_id = self.reader_of[(stage.id, partition)]
-            self.pipeline.deployed.readers[reader_id].release.remote()
+            self.host.release_reader(self.reader_of[(stage.id, partition)])
             state.released.add(partition)
-
-    def _start_reader(self, stage: ReaderStage, partition: str) -> None:
-        """Creates a reader, registers its channel everywhere, then starts it."""
-        instance = self.instances[stage.id]
-        self.instances[stage.id] += 1
-        pipeline = self.pipeline
-        handle = pipeline._create_reader(stage, instance, [partition])
-        reader_id = channel_id(stage.id, instance)
-        self._remember(stage.id, partition, reader_id)
-        start = ray.get(pipeline.coordinator.add_reader.remote(
-            reader_id, f"{stage.name}#{stage.id}", handle))
-        pending: list[Any] = []
-        for consumer, channel in pipeline.plan.consumers(stage.id):
-            for target in pipeline.deployed.handles[consumer.id]:
-                pending.append(target.add_channel.remote(channel.port, reader_id, start))
-        ray.get(pending)
-        pipeline.deployed.run_refs[handle.run.remote()] = reader_id
-        pipeline.deployed.handles[stage.id].append(handle)

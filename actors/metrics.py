@@ -33,12 +33,19 @@ COUNTERS = {
     "batches_out": "Record batches sent downstream or written.",
     "parse_errors": "Input records that did not match the schema.",
     "commits": "Source positions committed (readers) or commit times made durable.",
+    "broker_retries": "Source broker calls retried after a transient failure (readers).",
+    "recoveries": "Rollbacks to a checkpoint after an actor died or failed (driver).",
+    "checkpoints": "Checkpoints written (driver).",
 }
 GAUGES = {
     "consumer_lag_records": "Kafka: records between the reader's position and the end.",
+    "partition_lag_records": "Kafka: records between the position and the end of one "
+                             "partition (tag partition: the partition id).",
     "millis_behind_latest": "Kinesis: MillisBehindLatest of the last GetRecords.",
     "backlog_rows": "Rows read under commit times the sinks have not made durable yet.",
     "last_commit_time_ms": "The latest commit time written by every sink (ms since the epoch).",
+    "last_recovery_ms": "How long the last rollback took, from failure noticed to readers "
+                        "restarted (driver).",
 }
 HISTOGRAMS = {
     "commit_latency_ms": "Time from a commit time being opened to being written by all sinks.",
@@ -136,6 +143,14 @@ class ActorMetrics:
             if value is not None:
                 self._call(name, "set", float(value))
 
+    def partition_gauges(self, name: str, values: dict[str, float]) -> None:
+        """Sets gauge ``name`` once per partition, tagged with that partition's id."""
+        if not self.enabled:
+            return
+        for partition, value in values.items():
+            if self.enabled:
+                self._call(name, "set", float(value), {**self.tags, "partition": partition})
+
     def source_gauges(self, reader_metrics: dict[str, float]) -> None:
         """Sets the lag gauges from ``connectors.base.reader_metrics()``."""
         self.gauge(**{_LAG_GAUGES[k]: v for k, v in reader_metrics.items() if k in _LAG_GAUGES})
@@ -160,9 +175,10 @@ class ActorMetrics:
             if value > 0:  # Counter.inc(0) raises
                 self._call(name, "inc", value)
 
-    def _call(self, name: str, method: str, value: float) -> None:
+    def _call(self, name: str, method: str, value: float,
+              tags: dict[str, str] | None = None) -> None:
         try:
-            getattr(_metric(name), method)(value, tags=self.tags)
+            getattr(_metric(name), method)(value, tags=self.tags if tags is None else tags)
         except Exception as exc:  # noqa: BLE001 - metrics must never stop the data
             log.warning("metrics disabled for %s: %s", self.tags.get("actor"), exc)
             self.enabled = False

@@ -9,10 +9,10 @@ oldest, so a slow consumer slows its producers instead of piling up tasks.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 # pyarrow imports pandas, dataset and acero lazily, on an actor's first pa.array,
@@ -20,13 +20,9 @@ import pyarrow as pa
 # and operator. Importing them here moves that cost to actor start-up.
 import pyarrow.acero  # noqa: F401
 import ray
-from raystream.actors.hashing import hash_columns, partition_of
-from raystream.actors.messages import KEY, Data, Message, Progress
-
-FORWARD = "forward"
-HASH = "hash"
-GATHER = "gather"
-BROADCAST = "broadcast"
+from ray.exceptions import RayError
+from raystream.actors.messages import Data, Message, Progress
+from raystream.actors.routing import Routing, split_by_target
 
 
 @dataclass(frozen=True)
@@ -36,15 +32,13 @@ class Route:
     Attributes:
         targets: Actor handles of the downstream stage's instances.
         port: The input port on the targets.
-        mode: ``forward`` (instance i to instance i), ``hash`` (by
-            ``hash_columns``, default the row key), ``gather`` (to the single
-            target) or ``broadcast`` (to all).
-        hash_columns: Columns that pick a ``hash`` target.
+        mode: How rows pick a target (see :class:`Routing`).
+        hash_columns: Columns that pick a ``HASH`` target (default: the row key).
     """
 
     targets: tuple[Any, ...]
     port: int
-    mode: str
+    mode: Routing
     hash_columns: tuple[str, ...] = ()
 
 
@@ -56,13 +50,19 @@ class Outbox:
         instance: This actor's instance number within its stage.
         routes: The outputs.
         window: Maximum in-flight ``receive`` calls per target.
+        wait: Blocks until one sent call was processed (``ray.get``; injectable
+            so the outbox is tested without Ray).
     """
 
-    def __init__(self, sender: str, instance: int, routes: list[Route], window: int = 4) -> None:
+    def __init__(self, sender: str, instance: int, routes: list[Route], window: int = 4,
+                 wait: Callable[[Any], Any] = ray.get) -> None:
         self.sender = sender
         self.instance = instance
         self.routes = routes
         self.window = window
+        self.wait = wait
+        self.incarnation = 0
+        self.failed_calls = 0
         self._pending: dict[tuple[int, int], list[Message]] = {}
         self._in_flight: dict[tuple[int, int], deque] = {}
         self.rows_out = 0
@@ -80,11 +80,12 @@ class Outbox:
             for target, part in self._split(route, batch):
                 self._pending.setdefault((r, target), []).append(Data(time, part))
 
-    def progress(self, frontier: int) -> None:
-        """Queues a frontier for every target of every route."""
+    def progress(self, frontier: int, checkpoint: bool = False) -> None:
+        """Queues a frontier (``checkpoint``: a cut frontier) for every target of every route."""
+        message = Progress(frontier, checkpoint)
         for r, route in enumerate(self.routes):
             for target in self._all_targets(route):
-                self._pending.setdefault((r, target), []).append(Progress(frontier))
+                self._pending.setdefault((r, target), []).append(message)
 
     def flush(self) -> None:
         """Sends everything queued, waiting where a target has too many calls in flight."""
@@ -93,38 +94,40 @@ class Outbox:
             route = self.routes[r]
             queue = self._in_flight.setdefault((r, target), deque())
             while len(queue) >= self.window:
-                ray.get(queue.popleft())
+                self._wait(queue.popleft())
             handle = route.targets[target]
-            queue.append(handle.receive.remote(route.port, self.sender, tuple(messages)))
+            queue.append(handle.receive.remote(route.port, self.sender, self.incarnation,
+                                               tuple(messages)))
 
     def drain(self) -> None:
         """Flushes and waits until every call sent so far has been processed."""
         self.flush()
         for queue in self._in_flight.values():
             while queue:
-                ray.get(queue.popleft())
+                self._wait(queue.popleft())
+
+    def reset(self, incarnation: int) -> None:
+        """Forgets every queued and in-flight call: a rollback to a cut is under way."""
+        self._pending.clear()
+        self._in_flight.clear()
+        self.incarnation = incarnation
+
+    def _wait(self, ref: Any) -> None:
+        """Waits for one call; a receiver that died or failed is the driver's business.
+
+        The driver notices dead actors and rolls the dataflow back, so a lost
+        call is never lost data: the sender goes on instead of dying too.
+        """
+        try:
+            self.wait(ref)
+        except RayError:
+            self.failed_calls += 1
 
     def _all_targets(self, route: Route) -> range | list[int]:
-        if route.mode == FORWARD:
+        if route.mode is Routing.FORWARD:
             return [self.instance]
         return range(len(route.targets))
 
     def _split(self, route: Route, batch: pa.RecordBatch) -> list[tuple[int, pa.RecordBatch]]:
-        n = len(route.targets)
-        if route.mode == FORWARD:
-            return [(self.instance, batch)]
-        if route.mode == GATHER or n == 1:
-            return [(0, batch)]
-        if route.mode == BROADCAST:
-            return [(t, batch) for t in range(n)]
-        columns = route.hash_columns or (KEY,)
-        parts = partition_of(hash_columns(batch, columns, seed=7), n)
-        order = np.argsort(parts, kind="stable")
-        counts = np.bincount(parts, minlength=n)
-        sorted_batch = batch.take(pa.array(order))
-        out, start = [], 0
-        for target, count in enumerate(counts):
-            if count:
-                out.append((target, sorted_batch.slice(start, int(count))))
-            start += int(count)
-        return out
+        return split_by_target(batch, route.mode, len(route.targets), self.instance,
+                               route.hash_columns)

@@ -26,7 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from raystream.actors.plan import OperatorStage, PhysicalPlan, ReaderStage, SinkStage, channel_id
+from raystream.actors.plan import OperatorStage, PhysicalPlan, ReaderStage, SinkStage
+from raystream.actors.routing import Routing, channel_id
 
 KINDS = ("reader", "operator", "sink", "coordinator")
 SPREAD = "spread"
@@ -100,7 +101,7 @@ def placement_requests(plan: PhysicalPlan) -> list[tuple[str, str, str | None]]:
             elif isinstance(stage, SinkStage):
                 requests.append(("sink", channel, None))
             elif isinstance(stage, OperatorStage):
-                forward = [c for c in stage.inputs if c.routing == "forward"]
+                forward = [c for c in stage.inputs if c.routing is Routing.FORWARD]
                 follows = channel_id(forward[0].stage, instance) if forward else None
                 requests.append(("operator", channel, follows))
     return requests

@@ -1,4 +1,4 @@
-"""The commit protocol: commit times, frontiers, durability and backlog, with no Ray.
+"""The commit and checkpoint protocol: times, frontiers, durability, cuts (no Ray).
 
 Vocabulary
 ----------
@@ -7,19 +7,24 @@ increasing) that the coordinator hands out. Every row in the dataflow belongs
 to exactly one commit time; a *minibatch* is what one reader read under one
 time. *Frontier* ``F`` of a channel: a promise that no row with time ``< F``
 will be sent on it any more. ``END`` is the frontier of a finished channel.
+*Incarnation*: the number of rollbacks so far; every message and call carries
+it, and an actor drops whatever carries an incarnation other than its own.
 
-The protocol, step by step
---------------------------
+Commits, step by step
+---------------------
 1. **Lease.** A reader leases a time ``t`` from the coordinator
-   (:meth:`CommitProtocol.lease`). The coordinator's clock guarantees every
-   later lease is ``> t``. The reader sends its rows downstream as
-   ``Data(t, batch)`` messages.
+   (:meth:`CommitProtocol.lease`), giving its start position (and gets the
+   barriers of cuts reserved before it, see 8). The
+   coordinator's clock guarantees every later lease is ``> t``. The reader
+   sends its rows downstream as ``Data(t, batch)`` messages.
 2. **Close.** At most ``autocommit_duration_ms`` after opening ``t`` (sooner if
    the backlog is full or the source ended), the reader records its source
    position ``P_t`` (just after the last record of ``t``) and calls
    :meth:`CommitProtocol.close` with ``t``, the row count and ``P_t``. It
-   receives its next lease ``t2`` and sends ``Progress(t2)`` downstream. A
-   reader that read nothing still closes on time, so frontiers keep moving.
+   receives its next lease ``t2`` and the checkpoint *barriers* it crossed
+   (below), sends ``Progress(D, checkpoint=True)`` for each, then
+   ``Progress(t2)``. A reader that read nothing still closes on time, so
+   frontiers keep moving.
 3. **Operators.** An operator's input frontier is the minimum over its input
    channels. When it advances past ``t``, a stateful operator applies the
    buffered rows of every time ``< F`` in time order, emits its changes for
@@ -29,12 +34,9 @@ The protocol, step by step
    writes every buffered time ``< F`` in time order, makes it durable
    (fsync, producer flush, PutRecords acknowledged), and only then reports
    ``F`` with :meth:`CommitProtocol.sink_flushed`.
-5. **Commit positions.** The *durable frontier* ``D`` is the minimum over all
-   sinks. For each reader the coordinator picks the latest closed time
-   ``t < D`` and tells the reader to commit ``P_t`` (Kafka offset commit,
-   Kinesis checkpoint file). A position is therefore never committed before
-   every row it covers is durable in every sink: a restart re-reads from a
-   committed position and loses nothing (at-least-once across a crash).
+5. **Durable frontier.** ``D`` (durable) is the minimum over all sinks. Rows of
+   times ``< D`` no longer count against the backlog; readers learn ``D``
+   with a ``Durable`` message.
 6. **Backlog.** A reader's rows of times ``>= D`` are *in flight*. Per
    source, the sum of the readers' *allowances* never exceeds
    ``max_backlog_size``; a reader reads at most ``allowance - in_flight`` rows
@@ -42,42 +44,75 @@ The protocol, step by step
    allowance closes its minibatch early, pauses its partitions (still polling)
    and asks :meth:`CommitProtocol.rebalance` for more once rows drain.
 
-Order of flushes and commits, in one line: *sinks write -> sinks flush ->
-sinks report -> durable frontier advances -> readers commit positions*.
+Checkpoints (exactly-once), step by step
+----------------------------------------
+A checkpoint is a consistent cut at a frontier ``C`` (bookkeeping in
+:mod:`raystream.actors.cuts`): each reader's position after its last time
+``< C``, each stateful operator's state after exactly the times ``< C``, and
+each sink's state after writing and flushing exactly the times ``< C``.
 
-Towards exactly-once checkpoints
---------------------------------
-``D`` is a consistent cut: every operator has applied exactly the rows of
-times ``< D`` once its frontier passed ``D``. A checkpoint at ``D`` is the
-committed positions plus each stateful operator's state as of ``D`` (which
-it can snapshot when its frontier crosses ``D``, before applying later
-times). Recovery restores the states, seeks the readers to the positions,
-and has sinks drop rows of times ``< D`` that they already wrote (sinks record
-``D`` with their flush), which turns at-least-once into exactly-once.
+7. **Reserve.** At a close, if the previous cut is done, ``snapshot_interval``
+   passed and rows were read since, the coordinator reserves ``C`` from the
+   clock: no reader ever leases ``C``, every time leased before is ``< C`` and
+   every later one ``> C``. ``END`` is a cut too: the final one, reserved when
+   every reader finished.
+8. **Barriers.** Every reader holds one time ``t < C`` when ``C`` is reserved;
+   when it closes ``t`` its position ``P_t`` becomes its part of the cut and
+   ``C`` is a barrier of that close: it sends ``Progress(C, checkpoint=True)``
+   before ``Progress(t2)``. Readers not yet leased give their start position
+   with their first lease and send ``C`` as a barrier before their first
+   frontier; finished readers' final positions count for every later cut.
+   Because every channel visits ``C`` before any frontier above it, every
+   operator's and sink's input frontier lands exactly on ``C``.
+9. **Snapshot without stopping.** An operator whose frontier lands on ``C``
+   applies the times ``< C`` (as always), takes its kernel's state
+   (:meth:`Kernel.snapshot`: Arrow tables tagged with key groups), hands it
+   over (serialised to Arrow IPC and put in Ray's object store) with
+   ``checkpoint_part``, forwards ``Progress(C, checkpoint=True)`` and goes on
+   with later times. A sink whose frontier lands on ``C`` has flushed every
+   time ``< C`` and nothing else (``C`` is no data time), and reports its
+   writer's state (a file's length) with ``checkpoint_sink``.
+10. **Manifest.** When a cut has every part, the driver takes it
+    (:meth:`CommitProtocol.take_ready_cuts`), writes the parts and then one
+    manifest to the checkpoint storage (:mod:`raystream.actors.checkpoint`);
+    the checkpoint is complete once the manifest exists. Then the coordinator
+    tells readers to commit the cut's positions to their sources (Kafka
+    offsets, Kinesis checkpoint files) and transactional sinks to commit the
+    cut's transaction. Source positions are committed at completed cuts only,
+    so a source's committed position always belongs to a complete checkpoint
+    (or to the run's start).
+11. **Rollback.** When an actor dies (or a sink fails), the driver restores the
+    last complete checkpoint ``C`` in the running actors, in an order that lets
+    no new message reach an actor that was not reset: incarnation + 1; sinks
+    restore their state (files are cut back to their length, open
+    transactions aborted); operators rebuild their kernels from the state of
+    their key groups (``C`` taken with N instances restores into M); the
+    coordinator restarts its clock above every time handed out before; last,
+    readers reopen their sources at the cut's positions. Every frontier
+    restarts at ``C``. Rows of times ``>= C`` written before the failure are
+    gone from exact sinks, and the replay writes them again under new times:
+    nothing is lost and nothing is written twice. A new process restoring a
+    persisted checkpoint follows the same steps before its readers start.
+
+Order of one commit time, in one line: *sinks write -> sinks flush -> sinks
+report -> durable frontier advances*; of one checkpoint: *parts -> manifest ->
+source positions committed / transactions committed*.
 """
 
 from __future__ import annotations
 
 import time as _time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-END = 2**62
-"""The frontier of a channel that will send nothing more."""
+from raystream.actors.backlog import BacklogLedger
+from raystream.actors.cuts import Cut, CutTracker
+from raystream.actors.frontier import FrontierTracker
+from raystream.actors.messages import END
 
-
-@dataclass(frozen=True)
-class Commit:
-    """An instruction to a reader: commit ``position``, which covers times ``< durable``.
-
-    ``position`` is None when there is nothing new to commit (sent once to every
-    reader when the durable frontier reaches ``END``).
-    """
-
-    reader: str
-    position: Any
-    durable: int
+__all__ = ["END", "BacklogLedger", "Closed", "CommitClock", "CommitProtocol", "Cut",
+           "FrontierTracker"]
 
 
 @dataclass
@@ -85,9 +120,6 @@ class _ReaderState:
     source: str
     open_time: int | None = None
     finished: bool = False
-    closed: list[tuple[int, Any]] = field(default_factory=list)
-    committed_time: int = -1
-    allowance: int = 0
 
 
 class CommitClock:
@@ -105,73 +137,48 @@ class CommitClock:
         return self.last
 
 
-class BacklogLedger:
-    """Splits each source's ``max_backlog_size`` into per-reader allowances.
+@dataclass(frozen=True)
+class Closed:
+    """The answer to a close: the reader's next time and the cut barriers it crossed.
 
-    Invariant: for every source, the sum of its readers' allowances is at
-    most the limit. An allowance changes only inside the reader's own call,
-    so the reader always knows its exact allowance. A hungry reader (one that
-    is blocked, or read something lately) gets its in-flight rows plus a fair
-    chunk (``limit // readers``), capped by what the other readers leave free;
-    an idle reader shrinks to its in-flight rows, leaving room to the others.
+    Attributes:
+        next_time: The next time the reader may use, or ``END`` if it finished.
+        barriers: Cut frontiers between the closed time and ``next_time``:
+            send ``Progress(C, checkpoint=True)`` for each, in order, first.
     """
 
-    def __init__(self, limits: dict[str, int | None]) -> None:
-        self.limits = dict(limits)
-        self.readers_of: dict[str, list[str]] = {}
-        self.source_of: dict[str, str] = {}
-        self.allowance: dict[str, int] = {}
-
-    def add_reader(self, reader: str, source: str) -> None:
-        """Registers a reader with a zero allowance."""
-        self.readers_of.setdefault(source, []).append(reader)
-        self.source_of[reader] = source
-        self.allowance[reader] = 0
-
-    def limit_of(self, reader: str) -> int | None:
-        """Returns the backlog limit of the reader's source (None: unlimited)."""
-        return self.limits.get(self.source_of[reader])
-
-    def rebalance(self, reader: str, in_flight: int, hungry: bool) -> int | None:
-        """Returns the reader's new allowance (None when its source is unlimited).
-
-        Args:
-            reader: The calling reader.
-            in_flight: Its rows read at times not yet durable (at most its allowance).
-            hungry: True if it is blocked or has been reading.
-        """
-        limit = self.limit_of(reader)
-        if limit is None:
-            return None
-        peers = self.readers_of[self.source_of[reader]]
-        free = limit - sum(self.allowance[r] for r in peers if r != reader)
-        chunk = max(limit // len(peers), 1) if hungry else 0
-        new = max(min(in_flight + chunk, free), 0)
-        self.allowance[reader] = new
-        return new
-
-    def release(self, reader: str) -> None:
-        """Returns a finished reader's allowance to its source's pool."""
-        self.allowance[reader] = 0
+    next_time: int
+    barriers: tuple[int, ...] = ()
 
 
 class CommitProtocol:
-    """The coordinator's state machine: leases, closes, sink frontiers, commits.
+    """The coordinator's state machine: leases, closes, sink frontiers, cuts.
 
     Args:
         readers: Reader id -> source name.
         sinks: Sink ids; the durable frontier is their minimum.
         backlog_limits: Source name -> ``max_backlog_size`` (None: unlimited).
         clock: Time source (injectable for tests).
+        operators: Stateful operator instances (their state is part of every cut).
+        checkpoint_interval_ms: Least time between two cut starts; None: no cuts.
+        start: Frontier the run starts from (a restored cut's, else 0); every
+            sink's frontier starts there.
+        now_ms: Wall clock for the checkpoint interval (injectable for tests).
     """
 
     def __init__(self, readers: dict[str, str], sinks: list[str],
                  backlog_limits: dict[str, int | None] | None = None,
-                 clock: CommitClock | None = None) -> None:
+                 clock: CommitClock | None = None, operators: set[str] | None = None,
+                 checkpoint_interval_ms: int | None = 0, start: int = 0,
+                 now_ms: Callable[[], float] | None = None) -> None:
         self.clock = clock or CommitClock()
+        self.clock.last = max(self.clock.last, start)
         self.readers: dict[str, _ReaderState] = {}
-        self.sink_frontier: dict[str, int] = {s: 0 for s in sinks}
+        self.sink_frontier: dict[str, int] = {s: start for s in sinks}
         self.backlog = BacklogLedger(backlog_limits or {})
+        self.cuts = CutTracker(operators or set(), set(sinks), checkpoint_interval_ms or 0)
+        self.checkpointing = checkpoint_interval_ms is not None
+        self.now_ms = now_ms or (lambda: _time.time() * 1000)
         self.rows_closed = 0
         self.times_closed = 0
         for reader, source in readers.items():
@@ -184,7 +191,7 @@ class CommitProtocol:
 
         Every time the reader leases later is greater than the returned value,
         so receivers can start its channel at ``returned + 1`` without ever
-        moving a frontier backwards.
+        moving a frontier backwards. Cuts already reserved do not wait for it.
         """
         if reader in self.readers:
             raise ValueError(f"reader {reader!r} registered twice")
@@ -192,16 +199,26 @@ class CommitProtocol:
         self.backlog.add_reader(reader, source)
         return self.clock.last
 
-    def lease(self, reader: str) -> int:
-        """Opens the reader's first minibatch and returns its time."""
+    def lease(self, reader: str, position: Any = None) -> Closed:
+        """Opens the reader's first minibatch.
+
+        Args:
+            reader: The reader.
+            position: Its source position before reading anything (its part of
+                cuts reserved before this lease).
+
+        Returns:
+            Its time, and the barriers of cuts reserved before it (to send first).
+        """
         state = self._reader(reader)
         if state.open_time is not None:
             raise ValueError(f"reader {reader!r} already holds time {state.open_time}")
         state.open_time = self.clock.next()
-        return state.open_time
+        barriers = self.cuts.leased(reader, state.open_time, position)
+        return Closed(state.open_time, tuple(barriers))
 
     def close(self, reader: str, time: int, rows: int, position: Any,
-              finished: bool = False) -> int:
+              finished: bool = False) -> Closed:
         """Closes the reader's open time and opens the next one.
 
         Args:
@@ -210,67 +227,57 @@ class CommitProtocol:
             rows: Rows it read under ``time``.
             position: Its source position after the last record of ``time``.
             finished: True if the reader will send nothing more.
-
-        Returns:
-            The next time the reader may use, or ``END`` if it finished.
         """
         state = self._reader(reader)
         if state.open_time != time:
             raise ValueError(f"reader {reader!r} closes {time} but holds {state.open_time}")
-        state.closed.append((time, position))
         self.rows_closed += rows
         self.times_closed += 1
+        self.cuts.note_rows(rows)
+        if self.checkpointing and self.cuts.due(self.now_ms()):
+            self.cuts.start(self.clock.next(), self.clock.last, set(self.readers), self.now_ms())
         if finished:
             state.open_time = None
             state.finished = True
             self.backlog.release(reader)
-            return END
+            barriers = self.cuts.finished(reader, time, position)
+            if self.checkpointing and all(s.finished for s in self.readers.values()):
+                self.cuts.start(END, self.clock.last, set(self.readers), self.now_ms())
+            return Closed(END, tuple(barriers))
         state.open_time = self.clock.next()
-        return state.open_time
+        return Closed(state.open_time, tuple(self.cuts.crossed(reader, time, state.open_time,
+                                                               position)))
 
     def rebalance(self, reader: str, in_flight: int, hungry: bool) -> int | None:
         """See :meth:`BacklogLedger.rebalance`."""
         self._reader(reader)
         return self.backlog.rebalance(reader, in_flight, hungry)
 
-    # -- sinks ---------------------------------------------------------------
+    # -- sinks and cuts --------------------------------------------------------
 
-    def add_sink(self, sink: str) -> None:
-        """Registers a sink before any data reaches it."""
-        self.sink_frontier.setdefault(sink, 0)
-
-    def sink_flushed(self, sink: str, frontier: int) -> list[Commit]:
+    def sink_flushed(self, sink: str, frontier: int) -> int | None:
         """Records that ``sink`` made every time ``< frontier`` durable.
 
         Returns:
-            The position commits that became safe, at most one per reader.
+            The new durable frontier if it advanced, else None.
         """
         if sink not in self.sink_frontier:
             raise ValueError(f"unknown sink {sink!r}")
         if frontier < self.sink_frontier[sink]:
             raise ValueError(f"sink {sink!r} frontier went back: {frontier}")
+        before = self.durable_frontier
         self.sink_frontier[sink] = frontier
-        return self._due_commits()
+        after = self.durable_frontier
+        return after if after > before else None
 
     @property
     def durable_frontier(self) -> int:
         """Every row of a time below this is durable in every sink."""
         return min(self.sink_frontier.values(), default=END)
 
-    def _due_commits(self) -> list[Commit]:
-        durable = self.durable_frontier
-        commits = []
-        for reader, state in self.readers.items():
-            due = [(t, p) for t, p in state.closed if t < durable]
-            if not due:
-                if durable >= END:  # tell every reader the stream is over
-                    commits.append(Commit(reader=reader, position=None, durable=durable))
-                continue
-            time, position = due[-1]
-            state.closed = [(t, p) for t, p in state.closed if t >= durable]
-            state.committed_time = time
-            commits.append(Commit(reader=reader, position=position, durable=durable))
-        return commits
+    def take_ready_cuts(self) -> list[Cut]:
+        """Cuts with every part, oldest first (the driver writes them)."""
+        return self.cuts.take_ready()
 
     # -- status --------------------------------------------------------------
 
@@ -291,6 +298,7 @@ class CommitProtocol:
             "readers_finished": sum(s.finished for s in self.readers.values()),
             "readers": len(self.readers),
             "done": self.done,
+            **self.cuts.status(),
         }
 
     def _reader(self, reader: str) -> _ReaderState:
@@ -298,41 +306,3 @@ class CommitProtocol:
             return self.readers[reader]
         except KeyError:
             raise ValueError(f"unknown reader {reader!r}") from None
-
-
-class FrontierTracker:
-    """An operator's input frontier: the minimum over its input channels.
-
-    A channel is ``(port, sender)``. Channels can be added while running
-    (a new Kinesis shard reader); the coordinator's :meth:`CommitProtocol.add_reader`
-    bound guarantees that the new channel's start never lies below the
-    current frontier, which this class checks.
-    """
-
-    def __init__(self, channels: list[tuple[int, str]], start: int = 0) -> None:
-        self.channels: dict[tuple[int, str], int] = {c: start for c in channels}
-        self.frontier = start if channels else END
-
-    def add_channel(self, port: int, sender: str, start: int) -> None:
-        """Adds a channel whose first message will have time ``>= start``."""
-        if (port, sender) in self.channels:
-            return
-        if self.channels and start < self.frontier:
-            raise ValueError(f"channel {sender!r} starts at {start}, "
-                             f"below frontier {self.frontier}")
-        self.channels[(port, sender)] = start
-        self.frontier = min(self.channels.values())
-
-    def update(self, port: int, sender: str, frontier: int) -> int | None:
-        """Records a channel's new frontier; returns the new minimum if it advanced."""
-        key = (port, sender)
-        if key not in self.channels:
-            raise ValueError(f"progress from unknown channel {key}")
-        if frontier < self.channels[key]:
-            raise ValueError(f"channel {key} frontier went back: {frontier} < {self.channels[key]}")
-        self.channels[key] = frontier
-        new = min(self.channels.values())
-        if new > self.frontier:
-            self.frontier = new
-            return new
-        return None

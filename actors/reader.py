@@ -4,105 +4,67 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import queue
 import time as _time
-from dataclasses import dataclass, field
+import uuid
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
 import ray
-from raystream.actors.messages import DIFF, KEY
-from raystream.actors.metrics import ActorMetrics, MetricTags
+from ray.exceptions import RayError
+from raystream.actors.messages import (
+    END,
+    CommitPosition,
+    Control,
+    Durable,
+    ReleaseReader,
+    Rewind,
+    StopReading,
+)
+from raystream.actors.metrics import ActorMetrics
 from raystream.actors.outbox import Outbox, Route
 from raystream.actors.plan import Prepare
-from raystream.actors.protocol import END
+from raystream.actors.protocol import Closed
+from raystream.actors.reader_parts import (
+    Backlog,
+    BadInputError,
+    Minibatch,
+    ReaderConfig,
+    error_batch,
+)
 from raystream.connectors.base import (
     PartitionReader,
     RecordError,
     SourceSpec,
     reader_metrics,
+    reader_partition_lags,
 )
 
 log = logging.getLogger("raystream.reader")
 
-ERROR_SCHEMA = pa.schema([("source", pa.string()), ("position", pa.string()),
-                          ("reason", pa.string()), ("raw", pa.string())])
 _KEEPALIVE_S = 0.05
 _MAX_LOGGED_ERRORS = 20
 
-
-class BadInputError(RuntimeError):
-    """Raised with ``terminate_on_error``: names the source and position of the record."""
+__all__ = ["BadInputError", "ReaderActor", "ReaderConfig", "error_batch"]
 
 
-@dataclass
-class ReaderConfig:
-    """What a reader needs besides its source.
+class Rewound(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """The driver rolled the dataflow back: restart the loop from ``rewind``."""
 
-    Attributes:
-        reader_id: This reader's channel id.
-        name: Readable actor name.
-        partitions: Partition ids this reader owns.
-        autocommit_ms: Maximum minibatch duration.
-        max_batch_rows: Largest batch per poll.
-        backlog_limited: True if the source has a ``max_backlog_size``.
-        terminate_on_error: Raise on the first bad record.
-        dynamic: The partition belongs to a dynamic source: when it is read to
-            its end, wait to be released (children started) before ending.
-        instance: This reader's index in its stage (its ``forward`` partner).
-        metrics: Tags for this reader's metrics (None: no metrics).
-    """
-
-    reader_id: str
-    name: str
-    partitions: list[str]
-    autocommit_ms: int
-    max_batch_rows: int
-    backlog_limited: bool
-    terminate_on_error: bool
-    dynamic: bool = False
-    instance: int = 0
-    metrics: MetricTags | None = None
-
-
-@dataclass
-class _Minibatch:
-    time: int
-    opened: float
-    rows: int = 0
-
-
-@dataclass
-class _Backlog:
-    """Rows read under times that the sinks have not made durable yet."""
-
-    allowance: int | None = None
-    rows_by_time: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def in_flight(self) -> int:
-        return sum(self.rows_by_time.values())
-
-    def room(self) -> int | None:
-        if self.allowance is None:
-            return None
-        return max(self.allowance - self.in_flight, 0)
-
-    def add(self, time: int, rows: int) -> None:
-        self.rows_by_time[time] = self.rows_by_time.get(time, 0) + rows
-
-    def durable(self, frontier: int) -> None:
-        for t in [t for t in self.rows_by_time if t < frontier]:
-            del self.rows_by_time[t]
+    def __init__(self, rewind: Rewind) -> None:
+        super().__init__(f"rewind to incarnation {rewind.incarnation}")
+        self.rewind = rewind
 
 
 class ReaderActor:
     """Reads a source's partitions (wrapped with ``ray.remote`` by the runtime).
 
     :meth:`run` is a long loop on its own thread ("loop" concurrency group);
-    :meth:`commit` and :meth:`stop` arrive on another ("control") and are
-    handed to the loop through a queue, so the client is used by one thread.
+    :meth:`commit`, :meth:`stop`, :meth:`release` and :meth:`rewind` arrive on
+    another ("control") and are handed to the loop through a queue, so the
+    source client is used by one thread only. Every coordinator call carries
+    the reader's incarnation; a stale answer (or a dead coordinator) makes the
+    loop wait for the driver's :class:`Rewind`.
     """
 
     def __init__(self, config: ReaderConfig, spec: SourceSpec, prepare: Prepare,
@@ -114,11 +76,14 @@ class ReaderActor:
         self.error_outbox = Outbox(config.reader_id, config.instance, error_routes)
         self.coordinator = coordinator
         self.control: queue.SimpleQueue = queue.SimpleQueue()
-        self.backlog = _Backlog()
+        self.incarnation = 0
+        self.boot = uuid.uuid4().hex
+        self.backlog = Backlog()
         self.metrics = ActorMetrics(config.metrics)
         self.stats_: dict[str, Any] = {"rows": 0, "records": 0, "errors": 0, "bytes": 0,
-                                       "commits": 0, "paused": False, "in_flight": 0}
-        self.last_commit: Any = None
+                                       "commits": 0, "paused": False, "in_flight": 0,
+                                       "rewinds": 0, "opens": 0}
+        self.final_committed = False
         self.released = False
         self.stopping = False
         self.reported_exhausted = False
@@ -129,45 +94,80 @@ class ReaderActor:
     # -- control (another thread) -------------------------------------------
 
     @ray.method(concurrency_group="control")
-    def commit(self, position: Any, durable: int) -> None:
-        """The sinks made every time below ``durable`` durable: commit ``position``."""
-        self.control.put(("commit", position, durable))
+    def commit(self, message: CommitPosition | Durable) -> None:
+        """A cut completed (commit its position) or the durable frontier advanced."""
+        self.control.put(message)
 
     @ray.method(concurrency_group="control")
     def stop(self) -> None:
         """Finish the current minibatch, end the stream, commit, and return from run."""
-        self.control.put(("stop", None, None))
+        self.control.put(StopReading())
 
     @ray.method(concurrency_group="control")
     def release(self) -> None:
         """Dynamic readers: the partition's children have readers; this one may end."""
-        self.control.put(("release", None, None))
+        self.control.put(ReleaseReader())
+
+    @ray.method(concurrency_group="control")
+    def rewind(self, incarnation: int, positions: dict[str, Any] | None) -> None:
+        """Roll back: reopen the source at ``positions`` (see :class:`Rewind`)."""
+        self.control.put(Rewind(incarnation, positions))
 
     @ray.method(concurrency_group="control")
     def stats(self) -> dict[str, Any]:
         """Returns counters for monitoring."""
-        return dict(self.stats_, name=self.config.name, in_flight=self.backlog.in_flight)
+        return dict(self.stats_, name=self.config.name, in_flight=self.backlog.in_flight,
+                    incarnation=self.incarnation)
+
+    @ray.method(concurrency_group="control")
+    def ping(self) -> dict[str, Any]:
+        """Answers the driver's liveness check."""
+        return {"boot": self.boot, "incarnation": self.incarnation, "pid": os.getpid()}
 
     # -- the loop ------------------------------------------------------------
 
     @ray.method(concurrency_group="loop")
-    def run(self) -> dict[str, Any]:
-        """Reads until the source ends or :meth:`stop`, then waits for the final commit."""
-        client = self.spec.open(self.config.partitions)
-        try:
-            self._loop(client)
-        finally:
-            self._report(client)
-            self.metrics.flush()
-            client.close()
-        return self.stats()  # type: ignore[operator]  # a ray.method, still callable locally
+    def run(self, incarnation: int = 0,
+            positions: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Reads until the source ends or :meth:`stop`, then waits for the final commit.
+
+        Args:
+            incarnation: The dataflow's incarnation to read under.
+            positions: Partition id -> position to start from (None: as at the run's start).
+        """
+        rewind = Rewind(incarnation, positions)
+        while True:
+            self._restart(rewind)
+            client = self.spec.open(self.config.partitions, rewind.positions) \
+                if rewind.positions else self.spec.open(self.config.partitions)
+            self.stats_["opens"] += 1  # the source's start positions are resolved
+            try:
+                self._loop(client)
+                return self.stats()  # type: ignore[operator]  # a ray.method, callable locally
+            except Rewound as signal:
+                rewind = signal.rewind
+                self.stats_["rewinds"] += 1
+            finally:
+                self._report(client)
+                self.metrics.flush()
+                client.close()
+
+    def _restart(self, rewind: Rewind) -> None:
+        """Forgets everything of the previous incarnation."""
+        self.incarnation = rewind.incarnation
+        self.outbox.reset(rewind.incarnation)
+        self.error_outbox.reset(rewind.incarnation)
+        self.backlog = Backlog()
+        self.final_committed = False
+        self.reported_exhausted = False
 
     def _loop(self, client: PartitionReader) -> None:
-        coordinator, me = self.coordinator, self.config.reader_id
-        batch = _Minibatch(ray.get(coordinator.lease.remote(me)), _time.monotonic())
-        self._send_progress(batch.time)
+        me = self.config.reader_id
+        leased = self._call(self.coordinator.lease, me, client.position())
+        batch = Minibatch(leased.next_time, _time.monotonic())
+        self._send_progress(batch.time, leased)
         if self.config.backlog_limited:
-            self.backlog.allowance = ray.get(coordinator.rebalance.remote(me, 0, True))
+            self.backlog.allowance = self._allowance(0, True)
         while True:
             self._drain_control(client)
             room = self.backlog.room()
@@ -186,8 +186,29 @@ class ReaderActor:
                 next_time = self._close(client, batch, ended, blocked)
                 if next_time >= END:
                     break
-                batch = _Minibatch(next_time, _time.monotonic())
+                batch = Minibatch(next_time, _time.monotonic())
         self._await_final_commit(client)
+
+    def _call(self, method: Any, *args: Any) -> Any:
+        """Calls the coordinator under this incarnation; waits for a rewind if stale or dead."""
+        try:
+            result = ray.get(method.remote(self.incarnation, *args))
+        except RayError as exc:
+            log.warning("%s: coordinator unreachable (%s); waiting for the rollback",
+                        self.config.name, type(exc).__name__)
+            result = None
+        if result is None:
+            self._await_rewind()
+        return result
+
+    def _await_rewind(self) -> None:
+        """Waits for the driver's rollback (applying other control messages meanwhile)."""
+        while True:
+            try:
+                item = self.control.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            self._apply_control(None, item)
 
     def _source_ended(self, client: PartitionReader) -> bool:
         """True when this reader may end its stream (dynamic readers: once released)."""
@@ -196,17 +217,17 @@ class ReaderActor:
         if not self.config.dynamic:
             return True
         if not self.reported_exhausted:
-            self.coordinator.reader_exhausted.remote(self.config.reader_id)
+            self.coordinator.reader_exhausted.remote(self.incarnation, self.config.reader_id)
             self.reported_exhausted = True
         if not self.released:
             self._drain_control(client, wait=_KEEPALIVE_S)
         return self.released
 
-    def _poll_timeout(self, batch: _Minibatch) -> float:
+    def _poll_timeout(self, batch: Minibatch) -> float:
         left = batch.opened + self.config.autocommit_ms / 1000 - _time.monotonic()
         return max(min(left, 0.1), 0.0)
 
-    def _read(self, client: PartitionReader, batch: _Minibatch, want: int,
+    def _read(self, client: PartitionReader, batch: Minibatch, want: int,
               timeout: float) -> None:
         parsed = client.read_batch(want, timeout)
         if parsed is None:
@@ -218,51 +239,69 @@ class ReaderActor:
             self._bad_records(parsed.errors, batch.time)
         if parsed.batch.num_rows:
             rows = self.prepare(parsed, self.config.reader_id)
+            take_errors = getattr(self.prepare, "take_errors", None)  # steps fused in here
+            failed = take_errors() if take_errors is not None else []
+            if failed:
+                self._bad_records(tuple(failed), batch.time)
             self.outbox.data(batch.time, rows)
-            batch.rows += rows.num_rows
-            self.stats_["rows"] += rows.num_rows
+            # Rows read, not rows sent: a combiner fused in here sends partial aggregates.
+            batch.rows += parsed.batch.num_rows
+            self.stats_["rows"] += parsed.batch.num_rows
             self.stats_["bytes"] += parsed.batch.nbytes
         counted = parsed.records or parsed.batch.num_rows
         if counted:
             self.backlog.add(batch.time, counted)
         self.outbox.flush()
 
-    def _close(self, client: PartitionReader, batch: _Minibatch, ended: bool,
+    def _close(self, client: PartitionReader, batch: Minibatch, ended: bool,
                blocked: bool) -> int:
         hungry = blocked or batch.rows > 0
-        next_time, allowance = ray.get(self.coordinator.close_minibatch.remote(
-            self.config.reader_id, batch.time, batch.rows, client.position(), ended,
-            self.backlog.in_flight, hungry))
+        closed, allowance = self._call(
+            self.coordinator.close_minibatch, self.config.reader_id, batch.time, batch.rows,
+            client.position(), ended, self.backlog.in_flight, hungry)
         if self.config.backlog_limited and not ended:
             self.backlog.allowance = allowance
-        self._send_progress(next_time)
+        self._send_progress(closed.next_time, closed)
         self._report(client)
-        return next_time
+        return closed.next_time
+
+    def _allowance(self, in_flight: int, hungry: bool) -> int | None:
+        answer = self._call(self.coordinator.rebalance, self.config.reader_id, in_flight,
+                            hungry)
+        return answer[0]
 
     def _report(self, client: PartitionReader) -> None:
         """Updates lag, backlog and outgoing counters (stats and metrics)."""
         try:
             source = reader_metrics(client)
+            lags = reader_partition_lags(client)
         except Exception as exc:  # noqa: BLE001 - a lag probe must not stop the reader
             log.debug("%s: source metrics failed: %s", self.config.name, exc)
-            source = {}
+            source, lags = {}, {}
+        worst = max(lags.items(), key=lambda item: item[1], default=None)
+        self.stats_["worst_lag"] = (f"{self.config.source or self.config.name}[{worst[0]}]",
+                                    worst[1]) if worst is not None else None
+        self.metrics.partition_gauges("partition_lag_records", lags)
         self.stats_["lag_records"] = source.get("lag_records")
         self.stats_["millis_behind_latest"] = source.get("millis_behind_latest")
+        self.stats_["broker_retries"] = int(source.get("broker_retries", 0))
         self.metrics.source_gauges(source)
         self.metrics.gauge(backlog_rows=self.backlog.in_flight)
         outbox = self.outbox
         self.metrics.totals(rows_out=outbox.rows_out, bytes_out=outbox.bytes_out,
-                            batches_out=outbox.batches_out, commits=self.stats_["commits"])
+                            batches_out=outbox.batches_out, commits=self.stats_["commits"],
+                            broker_retries=self.stats_["broker_retries"])
 
-    def _send_progress(self, frontier: int) -> None:
-        self.outbox.progress(frontier)
-        self.error_outbox.progress(frontier)
-        self.outbox.flush()
-        self.error_outbox.flush()
+    def _send_progress(self, frontier: int, closed: Closed | None = None) -> None:
+        """Sends the cut barriers crossed by a close (if any), then the new frontier."""
+        for outbox in (self.outbox, self.error_outbox):
+            for barrier in closed.barriers if closed is not None else ():
+                outbox.progress(barrier, checkpoint=True)
+            outbox.progress(frontier)
+            outbox.flush()
 
     def _ask_for_room(self, blocked: bool) -> None:
-        allowance = ray.get(self.coordinator.rebalance.remote(
-            self.config.reader_id, self.backlog.in_flight, blocked))
+        allowance = self._allowance(self.backlog.in_flight, blocked)
         if allowance is not None:
             self.backlog.allowance = allowance
 
@@ -272,28 +311,38 @@ class ReaderActor:
             self.stats_["paused"] = paused
 
     def _drain_control(self, client: PartitionReader, wait: float = 0.0) -> None:
-        """Applies queued commits, releases and stop requests."""
+        """Applies queued commits, releases, stops and rewinds (which raise :class:`Rewound`)."""
         try:
             item = self.control.get(timeout=wait) if wait else self.control.get_nowait()
             while True:
-                kind, position, durable = item
-                if kind == "stop":
-                    self.stopping = True
-                elif kind == "release":
-                    self.released = True
-                else:
-                    if position is not None:
-                        client.commit(position)
-                        self.stats_["commits"] += 1
-                    self.last_commit = durable
-                    self.backlog.durable(durable)
+                self._apply_control(client, item)
                 item = self.control.get_nowait()
         except queue.Empty:
             pass
 
+    def _apply_control(self, client: PartitionReader | None, item: Control) -> None:
+        if isinstance(item, Rewind):
+            if item.incarnation > self.incarnation:
+                raise Rewound(item)
+        elif isinstance(item, StopReading):
+            self.stopping = True
+        elif isinstance(item, ReleaseReader):
+            self.released = True
+        elif item.incarnation != self.incarnation:
+            return  # a commit or durability notice of an older incarnation
+        elif isinstance(item, CommitPosition):
+            if item.position is not None and client is not None:
+                client.commit(item.position)
+                self.stats_["commits"] += 1
+            self.final_committed = self.final_committed or item.final
+        elif isinstance(item, Durable):
+            self.backlog.durable(item.frontier)
+        else:
+            raise TypeError(f"unknown control message {item!r}")
+
     def _await_final_commit(self, client: PartitionReader) -> None:
-        """After the end of stream, waits until the coordinator commits the last position."""
-        while self.last_commit is None or self.last_commit < END:
+        """After the end of stream, waits until the final cut's position is committed."""
+        while not self.final_committed:
             self._drain_control(client, wait=_KEEPALIVE_S)
 
     # -- bad records ---------------------------------------------------------
@@ -305,17 +354,3 @@ class ReaderActor:
             log.warning("bad record skipped: %s", error.describe())
         self.stats_["errors"] += len(errors)
         self.error_outbox.data(time, error_batch(errors))
-
-
-def error_batch(errors: tuple[RecordError, ...] | list[RecordError]) -> pa.RecordBatch:
-    """Builds error-log rows (with keys derived from source and position)."""
-    from raystream.actors.hashing import hash_columns
-
-    table = pa.record_batch({
-        "source": [e.source for e in errors], "position": [e.position for e in errors],
-        "reason": [e.reason for e in errors], "raw": [e.raw for e in errors],
-    }, schema=ERROR_SCHEMA)
-    keys = hash_columns(table, ["source", "position"], seed=11)
-    return pa.RecordBatch.from_arrays(
-        [pa.array(keys, pa.uint64()), pa.array(np.ones(len(errors), np.int64))] + table.columns,
-        names=[KEY, DIFF] + ERROR_SCHEMA.names)

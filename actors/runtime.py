@@ -1,4 +1,9 @@
-"""Deploys a :class:`PhysicalPlan` as Ray actors and drives it from the driver process."""
+"""Deploys a :class:`PhysicalPlan` as Ray actors and drives it from the driver process.
+
+The driver loop (:meth:`Pipeline.wait`) runs the hooks (status line, stop
+signals), the supervisor (failures and rollbacks), dynamic sources, writes
+complete checkpoints and drains driver-side sinks.
+"""
 
 from __future__ import annotations
 
@@ -6,39 +11,29 @@ import logging
 import os
 import time as _time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import ray
-from raystream.actors.coordinator import CoordinatorActor
+from ray.exceptions import RayError
+from raystream.actors.checkpoint import CheckpointStore
+from raystream.actors.checkpointer import Checkpointer, Restore
+from raystream.actors.coordinator import CoordinatorConfig
+from raystream.actors.deploy import Deployer, Deployment
+from raystream.actors.discovery import assign_partitions
+from raystream.actors.driver_sinks import DriverSinks
 from raystream.actors.dynamic import DynamicSources
-from raystream.actors.liveness import ActorDied, Liveness
-from raystream.actors.metrics import MetricTags
-from raystream.actors.operator import OperatorActor
-from raystream.actors.outbox import Route
-from raystream.actors.placement import COORDINATOR, Placement, alive_nodes
-from raystream.actors.plan import (
-    DATA,
-    ERRORS,
-    OperatorStage,
-    PhysicalPlan,
-    ReaderStage,
-    SinkStage,
-    Stage,
-    channel_id,
-)
-from raystream.actors.reader import ReaderActor, ReaderConfig
-from raystream.actors.sink import SinkActor
+from raystream.actors.metrics import ActorMetrics
+from raystream.actors.placement import Placement, alive_nodes
+from raystream.actors.plan import OperatorStage, PhysicalPlan, ReaderStage, SinkStage, Stage
+from raystream.actors.routing import channel_id, source_key
 from raystream.actors.status import StatusLine
+from raystream.actors.supervisor import Failed, PipelineError, Supervisor
+from raystream.connectors.checkpoint_storage import MemoryStorage
 
 log = logging.getLogger("raystream.runtime")
 
-_READER_GROUPS = {"loop": 1, "control": 1}
-_SINK_CHECK_S = 0.5
-
-
-class PipelineError(RuntimeError):
-    """The pipeline failed; the message carries the failing actor's error."""
+__all__ = ["CheckpointSettings", "Pipeline", "PipelineError", "cluster_cpus", "ensure_ray"]
 
 
 def ensure_ray() -> None:
@@ -55,12 +50,22 @@ def cluster_cpus() -> int:
     return int(ray.cluster_resources().get("CPU", 1))
 
 
-@dataclass
-class _Deployed:
-    handles: dict[int, list[Any]] = field(default_factory=dict)
-    readers: dict[str, Any] = field(default_factory=dict)
-    run_refs: dict[Any, str] = field(default_factory=dict)
-    driver_sinks: list[tuple[SinkStage, Any]] = field(default_factory=list)
+@dataclass(frozen=True)
+class CheckpointSettings:
+    """Where checkpoints go and how often.
+
+    Attributes:
+        store: The checkpoint store, or None for an in-memory one (in-run
+            recovery only: nothing survives the driver).
+        interval_ms: Least time between two checkpoint starts (0: one per
+            commit time once the previous one is complete).
+        max_restarts: Consecutive rollbacks without a completed checkpoint
+            that end the run (0: no recovery, the first failure ends it).
+    """
+
+    store: CheckpointStore | None = None
+    interval_ms: int = 0
+    max_restarts: int = 10
 
 
 class Pipeline:
@@ -68,223 +73,253 @@ class Pipeline:
 
     Args:
         plan: What to run.
+        checkpoints: Checkpoint storage, interval and restart limit.
     """
 
-    def __init__(self, plan: PhysicalPlan) -> None:
+    def __init__(self, plan: PhysicalPlan, checkpoints: CheckpointSettings | None = None) -> None:
         self.plan = plan
-        self.deployed = _Deployed()
+        self.settings = checkpoints or CheckpointSettings()
+        self.deployed = Deployment()
         self.coordinator: Any = None
-        self.finished_sinks: set[int] = set()
         self.placement = Placement([])
         self.hooks: list[Callable[[], None]] = []
+        self.dynamic = DynamicSources(self, [])
+        self.driver_sinks = DriverSinks()
+        self.runs: dict[str, Any] = {}
+        self.incarnation = 0
+        self.source_of: dict[str, str] = {}
+        self.finished_readers: set[str] = set()
+        self.supervisor = Supervisor(self, max_restarts=self.settings.max_restarts)
+        self.driver_metrics = ActorMetrics(None)
+        self.checkpointer: Checkpointer
+        self.restored = Restore()
 
     # -- deploy --------------------------------------------------------------
 
     def start(self) -> Pipeline:
-        """Creates every actor and starts the readers."""
+        """Lists partitions, restores the latest checkpoint if any, creates the actors, starts.
+
+        Raises:
+            CheckpointError: The latest checkpoint is corrupt, incomplete, or
+                was taken by a pipeline of another structure.
+            StorageError: The checkpoint storage cannot be written.
+        """
         ensure_ray()
-        plan = self.plan
+        self.plan = plan = with_partitions(self.plan)
+        store = self.settings.store or CheckpointStore(MemoryStorage(), "in-run")
+        store.storage.probe()
+        self.checkpointer = Checkpointer(store, plan)
+        self.checkpointer.start()
+        restore = self.restored = self.checkpointer.restore()
         self.placement = Placement.for_plan(plan, alive_nodes())
-        readers = {rid: f"{s.name}#{s.id}" for s in plan.stages if isinstance(s, ReaderStage)
-                   for rid in self._ids(s)}
-        limits = {f"{s.name}#{s.id}": s.max_backlog_size for s in plan.stages
-                  if isinstance(s, ReaderStage)}
-        sinks = [channel_id(s.id, 0) for s in plan.stages if isinstance(s, SinkStage)]
-        name = f"{plan.name}:coordinator"
-        self.coordinator = ray.remote(CoordinatorActor).options(
-            name=name, **self.placement.options(COORDINATOR, COORDINATOR),
-        ).remote(readers, sinks, limits, metrics=self._tags(name, COORDINATOR))
+        deployer = Deployer(plan, self.placement, self.deployed, self._identity(store))
+        self.driver_metrics = ActorMetrics(deployer.tags(f"{plan.name}:driver", "driver"))
+        self.source_of = {rid: source_key(s.name, s.id) for s in plan.stages
+                          if isinstance(s, ReaderStage) for rid in self._ids(s)}
+        self.coordinator = deployer.coordinator(self._coordinator_config())
         for stage in reversed(plan.stages):
-            self.deployed.handles[stage.id] = self._create(stage)
-        ray.get(self.coordinator.attach.remote(self.deployed.readers))
+            self.deployed.handles[stage.id] = deployer.stage(stage, restore.sink_states,
+                                                             restore.sink_parts)
+            if isinstance(stage, SinkStage) and stage.sink is None:
+                self.driver_sinks.add(stage, self.deployed.handles[stage.id][0])
+        self._restore_operators(restore)
+        ray.get(self.coordinator.reset.remote(0, dict(self.source_of), restore.frontier,
+                                              restore.clock, dict(self.deployed.readers),
+                                              self._sink_handles()))
         for reader_id, handle in self.deployed.readers.items():
-            self.deployed.run_refs[handle.run.remote()] = reader_id
-        self.dynamic = DynamicSources(self)
+            self.runs[reader_id] = handle.run.remote(0, restore.positions.get(reader_id))
+        self.dynamic = DynamicSources(
+            self, [s for s in plan.stages if isinstance(s, ReaderStage)])
         if plan.options.get("monitoring"):
             self.hooks.append(self._status_line().tick)
-        self.hooks.append(self._liveness_check())
+        if restore.number:
+            log.warning("pipeline %s: restored checkpoint %d (frontier %d) from %s",
+                        plan.name, restore.number, restore.frontier,
+                        store.location(store.manifest_path(restore.number)))
         return self
+
+    def _identity(self, store: CheckpointStore) -> str:
+        """The pipeline's persistent identity (this run's name without persistence)."""
+        return store.pipeline_id if self.settings.store is not None else self.plan.name
+
+    def _sink_handles(self) -> dict[str, Any]:
+        return {channel_id(s.id, 0): self.deployed.handles[s.id][0] for s in self.plan.stages
+                if isinstance(s, SinkStage)}
+
+    def _coordinator_config(self) -> CoordinatorConfig:
+        plan = self.plan
+        limits = {source_key(s.name, s.id): s.max_backlog_size for s in plan.stages
+                  if isinstance(s, ReaderStage)}
+        sinks = [channel_id(s.id, 0) for s in plan.stages if isinstance(s, SinkStage)]
+        stateful = frozenset(channel_id(s.id, i) for s in plan.stages
+                             if isinstance(s, OperatorStage) and getattr(s.kernel, "stateful",
+                                                                         False)
+                             for i in range(s.parallelism))
+        return CoordinatorConfig(dict(self.source_of), sinks, limits, stateful,
+                                 self.settings.interval_ms)
+
+    def _restore_operators(self, restore: Restore, incarnation: int = 0) -> None:
+        pending = []
+        for stage in reversed(self.plan.stages):
+            if isinstance(stage, OperatorStage):
+                for i, handle in enumerate(self.deployed.handles[stage.id]):
+                    state = restore.operator_state.get(channel_id(stage.id, i))
+                    pending.append(handle.reset.remote(incarnation, restore.frontier, state))
+        ray.get(pending)
 
     def _status_line(self) -> StatusLine:
         sinks = [self.deployed.handles[s.id][0] for s in self.plan.stages
                  if isinstance(s, SinkStage)]
         return StatusLine(self.plan.name, self.deployed.readers, sinks, self.coordinator,
-                          interval_s=self.plan.options.get("status_interval_s", 10.0))
-
-    def _tags(self, actor: str, role: str, partition: str = "") -> MetricTags:
-        """Metric tags of one actor (``pw.run(metrics=False)`` turns metrics off)."""
-        return MetricTags(self.plan.name, actor, role, partition,
-                          enabled=self.plan.options.get("metrics", True))
+                          interval_s=self.plan.options.get("status_interval_s", 10.0),
+                          supervisor=self.supervisor)
 
     def _ids(self, stage: Stage) -> list[str]:
         return [channel_id(stage.id, i) for i in range(stage.parallelism)]
 
-    def _resources(self, kind: str, channel: str) -> dict[str, Any]:
-        """Ray options of one actor: the user's per kind, plus its node (placement)."""
-        return self.placement.options(kind, channel)
-
-    def _routes(self, stage: Stage, output: str) -> list[Route]:
-        routes = []
-        for consumer, channel in self.plan.consumers(stage.id):
-            if channel.output != output:
-                continue
-            targets = tuple(self.deployed.handles[consumer.id])
-            routes.append(Route(targets, channel.port, channel.routing, channel.hash_columns))
-        return routes
-
-    def _channels(self, stage: OperatorStage | SinkStage, instance: int) -> list[tuple[int, str]]:
-        channels = []
-        for channel in stage.inputs:
-            upstream = self.plan.stage(channel.stage)
-            if channel.routing == "forward":
-                channels.append((channel.port, channel_id(upstream.id, instance)))
-            else:
-                channels.extend((channel.port, channel_id(upstream.id, j))
-                                for j in range(upstream.parallelism))
-        return channels
-
-    def _create(self, stage: Stage) -> list[Any]:
-        if isinstance(stage, SinkStage):
-            return [self._create_sink(stage)]
-        if isinstance(stage, OperatorStage):
-            return [self._create_operator(stage, i) for i in range(stage.parallelism)]
-        return [self._create_reader(stage, i, stage.groups[i]) for i in range(stage.parallelism)]
-
-    def _create_sink(self, stage: SinkStage) -> Any:
-        name = f"{self.plan.name}:sink{stage.id}:{stage.name}"
-        sink_id = channel_id(stage.id, 0)
-        handle = ray.remote(SinkActor).options(
-            name=name, **self._resources("sink", sink_id)).remote(
-            name, sink_id, stage.sink, stage.format,
-            self._channels(stage, 0), self.coordinator,
-            stream_writes=getattr(stage.format, "streamable", True),
-            metrics=self._tags(name, "sink", "0"))
-        if stage.sink is None:
-            self.deployed.driver_sinks.append((stage, handle))
-        return handle
-
-    def _create_operator(self, stage: OperatorStage, instance: int) -> Any:
-        name = f"{self.plan.name}:op{stage.id}:{stage.name}:{instance}"
-        sender = channel_id(stage.id, instance)
-        return ray.remote(OperatorActor).options(
-            name=name, **self._resources("operator", sender)).remote(
-            name, sender, instance, stage.kernel,
-            self._channels(stage, instance), self._routes(stage, DATA),
-            metrics=self._tags(name, "operator", str(instance)), coordinator=self.coordinator)
-
-    def _create_reader(self, stage: ReaderStage, instance: int, partitions: list[str]) -> Any:
-        """Creates one reader actor (not started) for ``partitions``."""
-        reader_id = channel_id(stage.id, instance)
-        name = f"{self.plan.name}:reader{stage.id}:{stage.name}:{'+'.join(partitions)}"
-        config = ReaderConfig(
-            reader_id=reader_id, name=name, partitions=partitions,
-            autocommit_ms=stage.autocommit_ms, max_batch_rows=stage.max_batch_rows,
-            backlog_limited=stage.max_backlog_size is not None,
-            terminate_on_error=self.plan.terminate_on_error, dynamic=stage.dynamic,
-            metrics=self._tags(name, "reader", "+".join(partitions)),
-            instance=instance)
-        actor_class = ray.remote(  # type: ignore[call-overload]
-            concurrency_groups=_READER_GROUPS)(ReaderActor)
-        handle = actor_class.options(name=name, **self._resources("reader", reader_id)).remote(
-            config, stage.source, stage.prepare, self._routes(stage, DATA),
-            self._routes(stage, ERRORS), self.coordinator)
-        self.deployed.readers[reader_id] = handle
-        return handle
+    def named_actors(self) -> dict[str, Any]:
+        """Every actor by a readable name (liveness checks, rollbacks)."""
+        named = {f"{self.plan.stage(stage_id).name}[{i}]": h
+                 for stage_id, handles in self.deployed.handles.items()
+                 for i, h in enumerate(handles)}
+        return {**named, "coordinator": self.coordinator}
 
     # -- drive ---------------------------------------------------------------
 
     def wait(self, timeout: float | None = None, poll_s: float = 0.05) -> None:
-        """Blocks until the pipeline ends, running driver-side callbacks meanwhile.
+        """Blocks until the pipeline ends, recovering from failures meanwhile.
 
         Raises:
-            PipelineError: If an actor failed (the pipeline is shut down first).
+            PipelineError: If an actor failed fatally or failures repeated (the
+                pipeline is shut down first).
             TimeoutError: If ``timeout`` passed first (the pipeline keeps running).
         """
         deadline = None if timeout is None else _time.monotonic() + timeout
-        done: set[Any] = set()
-        next_check = _time.monotonic()
-        while True:
-            for hook in self.hooks:
-                hook()
-            if _time.monotonic() >= next_check:
-                self._check_sinks()
-                next_check = _time.monotonic() + _SINK_CHECK_S
-            self.dynamic.poll()
-            pending = [r for r in self.deployed.run_refs if r not in done]
-            ready, _ = ray.wait(pending, timeout=poll_s, num_returns=len(pending)) \
-                if pending else ([], [])
-            for ref in ready:
-                self._check(ref)
-                done.add(ref)
-            self._drain_driver_sinks()
-            if len(done) == len(self.deployed.run_refs) and \
-                    ray.get(self.coordinator.is_done.remote()):
-                self._check_sinks()
-                self._drain_driver_sinks()
-                return
-            if not pending:
-                _time.sleep(poll_s)
-            if deadline is not None and _time.monotonic() > deadline:
-                raise TimeoutError("pipeline still running")
-
-    def _check(self, ref: Any) -> None:
         try:
-            ray.get(ref)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the root cause
-            reader = self.deployed.run_refs.get(ref, "?")
+            while not self._step(poll_s):
+                if deadline is not None and _time.monotonic() > deadline:
+                    raise TimeoutError("pipeline still running")
+        except PipelineError:
             self.shutdown()
-            raise PipelineError(f"{reader}: {_root_cause(exc)}") from exc
+            raise
 
-    def _check_sinks(self) -> None:
-        """Fails the pipeline if a sink's writer raised (its times never become durable)."""
-        failure = ray.get(self.coordinator.failure.remote())
-        if failure is not None:
-            self.shutdown()
-            raise PipelineError(failure)
+    def _step(self, poll_s: float) -> bool:
+        """One round of the driver loop; True when the pipeline is over."""
+        for hook in self.hooks:
+            hook()
+        try:
+            self.supervisor.check(self._finished_runs(poll_s))
+            self.dynamic.poll()
+            self._write_checkpoints()
+            self.driver_sinks.drain()
+            return len(self.finished_readers) == len(self.runs) and \
+                ray.get(self.coordinator.is_done.remote()) and self.driver_sinks.finished
+        except RayError as exc:  # an actor the driver called died: roll back
+            self.supervisor.check(Failed("pipeline", f"an actor died: {type(exc).__name__}: "
+                                                     f"{str(exc).strip()[:300]}"))
+            return False
 
-    def _drain_driver_sinks(self) -> None:
-        for stage, handle in self.deployed.driver_sinks:
-            if stage.id in self.finished_sinks:
-                continue
-            frontier = None
-            for time, batch in ray.get(handle.drain.remote()):
-                if batch is None:
-                    frontier = time
-                else:
-                    stage.callbacks.on_batch(time, batch)
-            if frontier is not None:
-                stage.callbacks.on_frontier(frontier)
-                ray.get(handle.ack.remote(frontier))
-                if frontier >= ray.get(self.coordinator.end.remote()):
-                    self.finished_sinks.add(stage.id)
+    def _finished_runs(self, poll_s: float) -> Any:
+        """Waits up to ``poll_s`` for reader loops to return; a failure if one raised."""
+        pending = {ref: reader for reader, ref in self.runs.items()
+                   if reader not in self.finished_readers}
+        if not pending:
+            _time.sleep(poll_s)
+            return None
+        ready, _ = ray.wait(list(pending), timeout=poll_s, num_returns=len(pending))
+        for ref in ready:
+            reader = pending[ref]
+            failure = self.supervisor.reader_finished(reader, ref)
+            if failure is not None:
+                return failure
+            stats = ray.get(ref)
+            if stats.get("incarnation", 0) == self.incarnation:
+                self.finished_readers.add(reader)
+            else:  # it ended under an older incarnation, before its rewind arrived
+                self.runs[reader] = self.deployed.readers[reader].run.remote(
+                    self.incarnation, self.restored.positions.get(reader))
+        return None
+
+    def _write_checkpoints(self) -> None:
+        """Writes every complete cut, then lets the sources and driver sinks commit."""
+        for cut in ray.get(self.coordinator.take_ready_cuts.remote()):
+            manifest = self.checkpointer.write(cut, self.source_of)
+            self.coordinator.cut_committed.remote(self.incarnation, cut.frontier,
+                                                  cut.positions)
+            self.driver_sinks.deliver(cut.frontier)
+            self.supervisor.progressed()
+            self.driver_metrics.count(checkpoints=1)
+            log.debug("pipeline %s: checkpoint %d at frontier %d (%d parts)", self.plan.name,
+                      manifest.k, manifest.frontier, len(manifest.parts))
+
+    def rollback(self, restore: Restore) -> None:
+        """Restores ``restore`` in every actor (see :mod:`raystream.actors.protocol`)."""
+        self.incarnation += 1
+        self.restored = restore
+        incarnation = self.incarnation
+        sinks = [(channel_id(s.id, 0), self.deployed.handles[s.id][0]) for s in self.plan.stages
+                 if isinstance(s, SinkStage)]
+        ray.get([h.reset.remote(incarnation, restore.frontier, restore.sink_states.get(sid),
+                                restore.sink_parts.get(sid)) for sid, h in sinks])
+        self._restore_operators(restore, incarnation)
+        ray.get(self.coordinator.reset.remote(incarnation, dict(self.source_of),
+                                              restore.frontier, restore.clock,
+                                              dict(self.deployed.readers), self._sink_handles()))
+        self.driver_sinks.rollback(restore.frontier)
+        self.dynamic.rollback()
+        self.finished_readers.clear()
+        ready, _ = ray.wait(list(self.runs.values()), num_returns=len(self.runs), timeout=0)
+        ended = set(ready)
+        for reader, handle in self.deployed.readers.items():
+            positions = restore.positions.get(reader)
+            if self.runs.get(reader) in ended or reader not in self.runs:
+                self.runs[reader] = handle.run.remote(incarnation, positions)
+            else:
+                handle.rewind.remote(incarnation, positions)
 
     def stop(self) -> None:
         """Asks every reader to end its stream (the rest follows the normal end)."""
-        self.dynamic.stages = []
+        self.dynamic.stop()
         for handle in self.deployed.readers.values():
             handle.stop.remote()
 
     def status(self) -> dict[str, Any]:
-        """Returns the coordinator's status."""
-        return ray.get(self.coordinator.status.remote())
+        """Returns the coordinator's status, with recoveries and checkpoints."""
+        status = ray.get(self.coordinator.status.remote())
+        return dict(status, recoveries=self.supervisor.recoveries,
+                    last_recovery_s=self.supervisor.last_recovery_s,
+                    checkpoints_written=self.checkpointer.written)
 
-    def _liveness_check(self) -> Callable[[], None]:
-        """A hook that fails the pipeline when one of its actors died."""
-        def actors() -> dict[str, Any]:
-            named = {f"{self.plan.stage(stage_id).name}[{i}]": h
-                     for stage_id, handles in self.deployed.handles.items()
-                     for i, h in enumerate(handles)}
-            return {**named, "coordinator": self.coordinator}
+    # -- readers started while running (DynamicSources calls these) ------------
 
-        liveness = Liveness(actors)
+    def start_reader(self, stage: ReaderStage, instance: int, partition: str) -> str:
+        """Creates a reader for ``partition``, registers its channel everywhere, starts it.
 
-        def check() -> None:
-            try:
-                liveness.check()
-            except ActorDied as exc:
-                self.shutdown()
-                raise PipelineError(str(exc)) from exc
-        return check
+        Returns:
+            The new reader's id.
+        """
+        deployer = Deployer(self.plan, self.placement, self.deployed)
+        handle = deployer.reader(stage, instance, [partition])
+        reader_id = channel_id(stage.id, instance)
+        self.source_of[reader_id] = source_key(stage.name, stage.id)
+        start = ray.get(self.coordinator.add_reader.remote(
+            reader_id, source_key(stage.name, stage.id), handle))
+        pending: list[Any] = []
+        for consumer, channel in self.plan.consumers(stage.id):
+            for target in self.deployed.handles[consumer.id]:
+                pending.append(target.add_channel.remote(channel.port, reader_id, start))
+        ray.get(pending)
+        self.runs[reader_id] = handle.run.remote(self.incarnation, None)
+        self.deployed.handles[stage.id].append(handle)
+        return reader_id
+
+    def release_reader(self, reader_id: str) -> None:
+        """Lets a dynamic reader end once its partition is read (its children have readers)."""
+        self.deployed.readers[reader_id].release.remote()
+
+    def exhausted_readers(self) -> list[str]:
+        """Dynamic readers that read their partition to the end and wait to be released."""
+        return ray.get(self.coordinator.exhausted_readers.remote())
 
     def shutdown(self) -> None:
         """Kills every actor of the pipeline."""
@@ -296,10 +331,14 @@ class Pipeline:
         self.deployed.handles.clear()
 
 
-def _root_cause(exc: BaseException) -> str:
-    """The innermost error message of a (possibly nested) Ray task error."""
-    cause = getattr(exc, "cause", None)
-    while cause is not None and getattr(cause, "cause", None) is not None:
-        cause = cause.cause
-    target = cause or exc
-    return f"{type(target).__name__}: {target}"
+def with_partitions(plan: PhysicalPlan) -> PhysicalPlan:
+    """The plan with every reader stage's partitions listed and grouped.
+
+    This is where the runtime first talks to the sources (never while planning).
+    """
+    cpus, nodes = cluster_cpus(), len(alive_nodes())
+    groups = {stage.id: assign_partitions(stage.source.list_partitions(),
+                                          stage.parallel_readers, stage.dynamic, cpus, nodes)
+              for stage in plan.stages if isinstance(stage, ReaderStage) and not stage.groups}
+    return plan.resolved(groups, default_parallelism=max(1, min(cpus, 4)))
+

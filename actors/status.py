@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import time as _time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import IO, Any
 
@@ -32,6 +32,9 @@ class Sample:
         millis_behind: Largest Kinesis ``MillisBehindLatest``, or None.
         backlog: Rows read but not durable yet, over all readers.
         last_commit: Latest commit time durable in every sink (ms), or None.
+        recoveries: Rollbacks so far; last_recovery_s: how long the last took.
+        broker_retries: Source broker calls retried after a transient failure.
+        worst_lag: The partition furthest behind (its name, its lag), if known.
     """
 
     at: float
@@ -41,6 +44,10 @@ class Sample:
     millis_behind: float | None = None
     backlog: int = 0
     last_commit: int | None = None
+    recoveries: int = 0
+    last_recovery_s: float | None = None
+    broker_retries: int = 0
+    worst_lag: tuple[str, float] | None = None
 
 
 def make_sample(at: float, readers: list[dict[str, Any]], sinks: list[dict[str, Any]],
@@ -54,7 +61,10 @@ def make_sample(at: float, readers: list[dict[str, Any]], sinks: list[dict[str, 
         rows_out=sum(s.get("rows_written", 0) for s in sinks),
         lag_records=sum(lags) if lags else None, millis_behind=max(behind) if behind else None,
         backlog=sum(r.get("in_flight", 0) for r in readers),
-        last_commit=coordinator.get("last_commit_time"))
+        last_commit=coordinator.get("last_commit_time"),
+        broker_retries=sum(r.get("broker_retries", 0) for r in readers),
+        worst_lag=max((tuple(r["worst_lag"]) for r in readers if r.get("worst_lag")),
+                      key=lambda named: named[1], default=None))
 
 
 def format_status(name: str, before: Sample | None, now: Sample,
@@ -65,11 +75,17 @@ def format_status(name: str, before: Sample | None, now: Sample,
     rate_out = (now.rows_out - before.rows_out) / seconds if before and seconds else None
     parts = [f"[{name}] in {_rate(rate_in, now.rows_in)}", f"out {_rate(rate_out, now.rows_out)}"]
     if now.lag_records is not None:
-        parts.append(f"lag {now.lag_records:,.0f}")
+        worst = f" (worst {now.worst_lag[0]}: {now.worst_lag[1]:,.0f})" \
+            if now.worst_lag and now.worst_lag[1] else ""
+        parts.append(f"lag {now.lag_records:,.0f}{worst}")
     if now.millis_behind is not None:
         parts.append(f"behind {now.millis_behind / 1000:,.1f} s")
     parts.append(f"backlog {now.backlog:,} rows")
+    if now.broker_retries:
+        parts.append(f"broker retries {now.broker_retries:,}")
     parts.append(f"last commit {_commit(now.last_commit, wall_ms)}")
+    if now.recoveries:
+        parts.append(f"recoveries {now.recoveries} (last took {now.last_recovery_s or 0:.1f} s)")
     return " | ".join(parts)
 
 
@@ -97,10 +113,13 @@ class StatusLine:
         coordinator: The coordinator handle.
         interval_s: Seconds between two lines.
         out: Where to print (default stderr).
+        supervisor: Counts rollbacks (``recoveries``, ``last_recovery_s``), or None.
     """
 
     def __init__(self, name: str, readers: dict[str, Any], sinks: list[Any], coordinator: Any,
-                 interval_s: float = 10.0, out: IO[str] | None = None) -> None:
+                 interval_s: float = 10.0, out: IO[str] | None = None,
+                 supervisor: Any = None) -> None:
+        self.supervisor = supervisor
         self.name = name
         self.readers = readers
         self.sinks = sinks
@@ -126,6 +145,9 @@ class StatusLine:
                                          ray.get(coordinator))
                 except ray.exceptions.RayError:
                     return  # an actor failed or ended: Pipeline.wait reports it
+                if self.supervisor is not None:
+                    sample = replace(sample, recoveries=self.supervisor.recoveries,
+                                     last_recovery_s=self.supervisor.last_recovery_s)
                 self._print(sample)
         if self.asked is None and _time.monotonic() >= self.next_at:
             self.next_at = _time.monotonic() + self.interval_s

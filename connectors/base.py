@@ -9,24 +9,104 @@ actor owns one client object and drives it:
   :meth:`SourceSpec.open` to get a :class:`PartitionReader`.
 * A :class:`PartitionReader` returns whole :class:`ParsedBatch` objects: many
   records parsed at once into one ``pyarrow.RecordBatch``, never a call per
-  record. It reports a JSON-serialisable *position* after each batch, and
-  commits a position only when told to (after the sinks made it durable).
+  record. It reports a JSON-serialisable *position* per partition after each
+  batch, and commits a position only when told to (after the sinks made it
+  durable).
 * A :class:`SinkSpec` opens a :class:`SinkWriter`, which writes whole batches
   and makes them durable on :meth:`SinkWriter.flush`.
 
 Bad records are data, not exceptions: a reader returns them in
 ``ParsedBatch.errors`` with the source and position they came from.
+
+Checkpoints and recovery (the resume contract):
+
+1. ``PartitionReader.position()`` maps each of the reader's partition ids to a
+   :data:`Position`: a JSON value (dicts with string keys, lists, ints,
+   strings, bools, None) that goes into a checkpoint manifest as it is.
+2. ``SourceSpec.open(partitions, positions)`` opens a reader, maybe in another
+   process and with the partitions grouped differently, whose partitions in
+   ``positions`` resume *exactly*: the next record is the one after the last
+   record returned before ``position()``, records get the same record ids
+   and the same parse state (e.g. a CSV header), and a partition read to its
+   end stays exhausted. Partitions missing from ``positions`` start where a
+   fresh reader starts. Entries for partitions not opened are ignored, so
+   the positions of every reader of a source can be passed merged.
+3. ``SinkWriter.state()``, called right after ``flush()`` returned, describes
+   what is durable now (a small JSON dict); ``SinkSpec.open(state)`` resumes
+   the output in exactly that state. ``SinkWriter.delivery`` says whether
+   the output is then rolled back to the state (:data:`EXACTLY_ONCE`) or
+   keeps what was written after it, so rows may be written again
+   (:data:`AT_LEAST_ONCE`).
+
+A position or state that cannot be resumed (a file gone or shorter, an
+offset no longer in the topic, a malformed value) raises :class:`ResumeError`
+naming what and where; a connector never silently starts over.
+
+The formats (each connector's module says more):
+
+* Kafka, per partition: ``{"offset": next}``, plus ``"end"`` (static mode: the
+  offset the read stops at) and ``"header": {"names": [...], "offset": o}``
+  (csv, once read) -- :mod:`kafka_positions`.
+* Kinesis, per shard: ``{"sequence": last returned or None, "end": bool}``.
+* Files, partition ``"0"``: ``{"files": [{"path", "offset", "lines",
+  "header", "done"}, ...]}`` in reading order -- :mod:`files`.
+* Memory, partition ``"0"``: ``{"offset": rows returned}``.
+* Sink states: files ``{"length": bytes}`` (CSV adds ``"header_written"``),
+  exactly-once; Kafka ``{"messages": n, "dsv_headers": [topics]}`` and
+  Kinesis ``{"records": n}``, at-least-once; null ``{}``, exactly-once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
 
 Position = Any
-"""A JSON-serialisable resume position (offsets, sequence numbers, line numbers)."""
+"""One partition's resume position: a JSON value (dicts with string keys, lists, ints,
+strings, bools, None), e.g. ``{"offset": 17}`` for a Kafka partition."""
+
+Delivery = Literal["exactly-once", "at-least-once"]
+EXACTLY_ONCE: Delivery = "exactly-once"
+"""Reopened with a state, the output is rolled back to it: nothing written later stays."""
+AT_LEAST_ONCE: Delivery = "at-least-once"
+"""Reopened with a state, what was written after it stays: rows may be written twice."""
+
+
+class ResumeError(RuntimeError):
+    """A checkpointed position or sink state cannot be resumed (the message says where)."""
+
+
+def position_field(value: Any, key: str, kind: type | tuple[type, ...], where: str,
+                   default: Any = ...) -> Any:
+    """Reads ``value[key]`` of a checkpointed position or state, checking its type.
+
+    Args:
+        value: The position (or sink state); must be a dict.
+        key: The field.
+        kind: Accepted type(s); ``bool`` never passes for ``int``.
+        where: What the value belongs to, for the error (``"kafka topic=t partition=2"``).
+        default: Returned when the field is absent (default: the field is required).
+
+    Raises:
+        ResumeError: ``value`` is not a dict, or the field is missing or of another type.
+    """
+    if not isinstance(value, dict):
+        raise ResumeError(f"{where}: malformed checkpoint entry {value!r}: expected a JSON "
+                          "object")
+    if key not in value:
+        if default is ...:
+            raise ResumeError(f"{where}: malformed checkpoint entry {value!r}: no {key!r}")
+        return default
+    field_value = value[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(field_value, kinds) or (isinstance(field_value, bool)
+                                             and bool not in kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise ResumeError(f"{where}: malformed checkpoint entry {value!r}: {key!r} must be "
+                          f"{names}")
+    return field_value
 
 
 @dataclass(frozen=True)
@@ -89,8 +169,13 @@ class PartitionReader(Protocol):
         """
         ...
 
-    def position(self) -> Position:
-        """Returns the resume position just after the last record returned."""
+    def position(self) -> dict[str, Position]:
+        """Returns each partition's resume position just after the last record returned.
+
+        Keys are the reader's partition ids (all of them, read from or not);
+        each value alone lets :meth:`SourceSpec.open` resume that partition
+        exactly (see the module docstring), in any grouping.
+        """
         ...
 
     def exhausted(self) -> bool:
@@ -109,8 +194,12 @@ class PartitionReader(Protocol):
         """Undoes :meth:`pause`."""
         ...
 
-    def commit(self, position: Position) -> None:
-        """Records ``position`` as durably processed (Kafka commit, checkpoint file)."""
+    def commit(self, position: dict[str, Position]) -> None:
+        """Records ``position`` (as :meth:`position` returned it) as durably processed.
+
+        E.g. a Kafka group commit or a Kinesis checkpoint file: where a reader
+        opened without ``positions`` starts.
+        """
         ...
 
     def close(self) -> None:
@@ -123,11 +212,22 @@ def reader_metrics(reader: PartitionReader) -> dict[str, float]:
 
     Known keys: ``lag_records`` (Kafka: high watermark minus position, summed
     over the reader's partitions) and ``millis_behind_latest`` (Kinesis:
-    ``MillisBehindLatest`` of the last GetRecords). Readers without the method
-    report nothing.
+    ``MillisBehindLatest`` of the last GetRecords) and ``broker_retries``
+    (broker calls retried after a transient failure, a running total).
+    Readers without the method report nothing.
     """
     method = getattr(reader, "metrics", None)
     return dict(method()) if callable(method) else {}
+
+
+def reader_partition_lags(reader: PartitionReader) -> dict[str, float]:
+    """Records behind the end, per partition id, if the reader has ``partition_lags()``.
+
+    The optional method returns each of the reader's partitions with a known
+    lag (Kafka: high watermark minus position); readers without it report nothing.
+    """
+    method = getattr(reader, "partition_lags", None)
+    return {str(k): float(v) for k, v in method().items()} if callable(method) else {}
 
 
 @dataclass(frozen=True)
@@ -163,13 +263,40 @@ class SourceSpec(Protocol):
         """Lists the source's partitions (driver side; raise a clear error if unreachable)."""
         ...
 
-    def open(self, partitions: list[str]) -> PartitionReader:
-        """Opens a reader for the given partition ids at their resume positions."""
+    def open(self, partitions: list[str],
+             positions: dict[str, Position] | None = None) -> PartitionReader:
+        """Opens a reader of the given partition ids.
+
+        Args:
+            partitions: Partition ids (from :meth:`list_partitions`).
+            positions: Partition id -> what ``PartitionReader.position()[id]``
+                returned, maybe in another process and from a reader of other
+                partitions. Those partitions resume exactly there; the others
+                (or all, if None) start where a fresh reader starts (Kafka:
+                the group's committed offsets, ``start_from_timestamp_ms``,
+                ``auto.offset.reset``; Kinesis: the ``state_dir`` checkpoint,
+                else TRIM_HORIZON; files and memory: the beginning). Entries
+                for other partitions are ignored.
+
+        Raises:
+            ResumeError: A position cannot be resumed (malformed, or its data
+                is gone); the message names the partition.
+        """
         ...
 
 
 class SinkWriter(Protocol):
-    """Writes output batches; durable only after :meth:`flush`."""
+    """Writes output batches; durable only after :meth:`flush`.
+
+    Attributes:
+        delivery: :data:`EXACTLY_ONCE` if a writer reopened with a
+            :meth:`state` rolls the output back to it (files), or
+            :data:`AT_LEAST_ONCE` if rows written after that state stay, so
+            a recovery may write them again (Kafka without transactions,
+            Kinesis).
+    """
+
+    delivery: Delivery
 
     def write(self, batch: pa.RecordBatch) -> list[RecordError]:
         """Writes rows (user columns plus ``time`` and ``diff``); returns rejected rows."""
@@ -177,6 +304,14 @@ class SinkWriter(Protocol):
 
     def flush(self) -> None:
         """Blocks until everything written so far is durable."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """What is durable now, as a small JSON dict (files: ``{"length": bytes}``).
+
+        Called right after :meth:`flush` returned; it describes the output as
+        of the last flush, never rows written since.
+        """
         ...
 
     def close(self) -> None:
@@ -189,8 +324,19 @@ class SinkSpec(Protocol):
 
     name: str
 
-    def open(self) -> SinkWriter:
-        """Opens the writer."""
+    def open(self, state: dict[str, Any] | None = None) -> SinkWriter:
+        """Opens the writer.
+
+        Args:
+            state: None for a fresh output (files are created or truncated);
+                else what :meth:`SinkWriter.state` returned, maybe in another
+                process: the output resumes in exactly that state (files are
+                cut back to the recorded length and appended to).
+
+        Raises:
+            ResumeError: The output cannot be resumed in ``state`` (e.g. the
+                file is missing or shorter than recorded); names the output.
+        """
         ...
 
 

@@ -1,9 +1,23 @@
-"""Files: a reader over one file, a directory or a glob, and JSON-lines/CSV writers.
+"""Files: a reader over one file, a directory or a glob (writers: :mod:`file_sink`).
 
 The reader returns whole batches of lines parsed at once. In ``static`` mode it
 reads every file to its end and stops; in ``streaming`` mode it keeps reading
 lines appended to the files and files that appear later (a trailing line is
 only taken once its newline arrives).
+
+The source has one partition, ``"0"``, holding every file (one reader keeps
+the files' order). Its position lists each file seen so far, in reading
+order::
+
+    {"0": {"files": [{"path": "/abs/a.csv", "offset": 1024, "lines": 31,
+                      "header": ["id", "v"], "done": false}, ...]}}
+
+``offset`` is the byte after the last line returned, ``lines`` the lines
+consumed (record ids are built from line numbers, so they continue), and
+``header`` the CSV header (``null`` before it was read, and for other
+formats); ``done`` marks a static read to the end (it stays done). A file not
+done that is missing or shorter than ``offset`` on resume is a
+:class:`~raystream.connectors.base.ResumeError`.
 """
 
 from __future__ import annotations
@@ -19,10 +33,16 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-from raystream.connectors.base import ParsedBatch, ParseSpec, PartitionInfo, RecordError
+from raystream.connectors.base import (
+    ParsedBatch,
+    ParseSpec,
+    PartitionInfo,
+    Position,
+    RecordError,
+    ResumeError,
+    position_field,
+)
 from raystream.connectors.parse import bulk_parse, parse_payloads
-from raystream.connectors.serialize import dsv_header, dsv_lines, json_lines
 
 _READ_BYTES = 4 << 20
 
@@ -59,11 +79,20 @@ class FileSourceSpec:
         """One partition: a single reader keeps the files' line order."""
         return [PartitionInfo("0")]
 
-    def open(self, partitions: list[str]) -> FileReader:
-        """Opens the reader."""
-        if self.mode == "static" and not list_files(self.path):
+    def open(self, partitions: list[str],
+             positions: dict[str, Position] | None = None) -> FileReader:
+        """Opens the reader, at ``positions["0"]`` if given (see the module docstring).
+
+        Raises:
+            FileNotFoundError: Static mode and no input file.
+            ResumeError: The position is malformed, or a file it still reads
+                is missing or shorter than its offset.
+        """
+        position = (positions or {}).get("0")
+        restored = _restore(position, self) if position is not None else []
+        if self.mode == "static" and not restored and not list_files(self.path):
             raise FileNotFoundError(f"{self.name}: no input file at {self.path!r}")
-        return FileReader(self)
+        return FileReader(self, restored)
 
 
 @dataclass
@@ -79,13 +108,57 @@ class _FileState:
     def __post_init__(self) -> None:
         self.id = zlib.crc32(self.path.encode())
 
+    def position(self) -> dict[str, Any]:
+        """This file's part of the reader position (bytes in the buffer are not consumed)."""
+        return {"path": self.path, "offset": self.offset - len(self.buffer),
+                "lines": self.lines, "header": self.header, "done": self.done}
+
+
+def _restore(position: Position, spec: FileSourceSpec) -> list[_FileState]:
+    """The file states of a checkpointed position, checked against the files on disk."""
+    files = position_field(position, "files", list, f"{spec.name} (files) partition 0")
+    states = []
+    for entry in files:
+        path = position_field(entry, "path", str, f"{spec.name} (files) partition 0")
+        where = f"{spec.name}: file {path}"
+        header = position_field(entry, "header", (list, type(None)), where)
+        state = _FileState(path, position_field(entry, "offset", int, where),
+                           position_field(entry, "lines", int, where),
+                           header=None if header is None else [str(h) for h in header],
+                           done=position_field(entry, "done", bool, where))
+        if spec.parse.format == "csv" and state.lines > 0 and state.header is None:
+            raise ResumeError(f"{where}: the checkpoint has {state.lines} lines read but no "
+                              "CSV header (was it taken with another format?)")
+        if not state.done:
+            _check_resumable(state, spec.name)
+        states.append(state)
+    return states
+
+
+def _check_resumable(state: _FileState, name: str) -> None:
+    try:
+        size = os.path.getsize(state.path)
+    except OSError as exc:
+        raise ResumeError(f"{name}: cannot resume file {state.path}: it was read up to byte "
+                          f"{state.offset} (line {state.lines}) before the checkpoint, and "
+                          f"now: {exc.strerror or exc}") from exc
+    if size < state.offset:
+        raise ResumeError(f"{name}: cannot resume file {state.path}: it was read up to byte "
+                          f"{state.offset} (line {state.lines}) before the checkpoint, but "
+                          f"is {size} bytes now (truncated or replaced)")
+
 
 class FileReader:
-    """Reads lines of the spec's files in name order; see :class:`FileSourceSpec`."""
+    """Reads lines of the spec's files in name order; see :class:`FileSourceSpec`.
 
-    def __init__(self, spec: FileSourceSpec) -> None:
+    Args:
+        spec: The source.
+        restored: File states from a checkpointed position, in reading order.
+    """
+
+    def __init__(self, spec: FileSourceSpec, restored: list[_FileState] | None = None) -> None:
         self.spec = spec
-        self.files: dict[str, _FileState] = {}
+        self.files: dict[str, _FileState] = {s.path: s for s in restored or ()}
         self.paused = False
         self._rescan()
 
@@ -178,9 +251,9 @@ class FileReader:
                             "modified_at": int(stat.st_mtime), "seen_at": int(time.time())})
         return pa.nulls(n, pa.string()).fill_null(value)
 
-    def position(self) -> Any:
-        """Byte offsets of fully consumed lines, per file."""
-        return {s.path: s.offset - len(s.buffer) for s in self.files.values()}
+    def position(self) -> dict[str, Position]:
+        """``{"0": {"files": [...]}}``: each file's offset, lines, header, done (in order)."""
+        return {"0": {"files": [s.position() for s in self.files.values()]}}
 
     def exhausted(self) -> bool:
         """True in static mode once every file was read to its end."""
@@ -194,116 +267,8 @@ class FileReader:
         """Returns lines again."""
         self.paused = False
 
-    def commit(self, position: Any) -> None:
+    def commit(self, position: dict[str, Position]) -> None:
         """Files keep no external commit point."""
 
     def close(self) -> None:
         """Nothing to release (files are opened per read)."""
-
-
-# ---- writers ------------------------------------------------------------------
-
-def _join_lines(lines: pa.Array) -> bytes:
-    """Joins a string array into newline-terminated bytes without a Python loop."""
-    if len(lines) == 0:
-        return b""
-    listed = pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines)
-    return pc.binary_join(listed, "\n")[0].as_buffer().to_pybytes() + b"\n"
-
-
-class _FileWriter:
-    def __init__(self, path: str) -> None:
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        self.handle = open(path, "wb")  # noqa: SIM115 - closed in close()
-
-    def flush(self) -> None:
-        """Flushes to the OS and fsyncs: durable on return."""
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-
-    def close(self) -> None:
-        """Flushes and closes."""
-        if not self.handle.closed:
-            self.flush()
-            self.handle.close()
-
-
-class JsonLinesWriter(_FileWriter):
-    """Writes each row as one JSON object per line."""
-
-    def __init__(self, path: str, json_columns: tuple[str, ...] = ()) -> None:
-        super().__init__(path)
-        self.json_columns = json_columns
-
-    def write(self, batch: pa.RecordBatch) -> list[RecordError]:
-        """Appends the rows."""
-        self.handle.write(_join_lines(json_lines(batch, self.json_columns)))
-        return []
-
-
-class CsvWriter(_FileWriter):
-    """Writes rows as CSV with a header line."""
-
-    def __init__(self, path: str, delimiter: str = ",") -> None:
-        super().__init__(path)
-        self.delimiter = delimiter
-        self.header_written = False
-
-    def write(self, batch: pa.RecordBatch) -> list[RecordError]:
-        """Appends the rows (the header before the first)."""
-        if not self.header_written:
-            self.handle.write((dsv_header(batch.schema.names, self.delimiter) + "\n").encode())
-            self.header_written = True
-        self.handle.write(_join_lines(dsv_lines(batch, self.delimiter)))
-        return []
-
-
-@dataclass(frozen=True)
-class FileSinkSpec:
-    """A JSON-lines or CSV output file.
-
-    Attributes:
-        name: Sink name.
-        path: Output file (truncated when the pipeline starts).
-        format: ``json`` or ``csv``.
-        json_columns: ``pw.Json`` columns, written as JSON values.
-        delimiter: CSV delimiter.
-    """
-
-    name: str
-    path: str
-    format: str = "json"
-    json_columns: tuple[str, ...] = ()
-    delimiter: str = ","
-
-    def open(self) -> JsonLinesWriter | CsvWriter:
-        """Creates the file."""
-        if self.format == "csv":
-            return CsvWriter(self.path, self.delimiter)
-        return JsonLinesWriter(self.path, self.json_columns)
-
-
-class NullWriter:
-    """Discards rows (``pw.io.null.write``)."""
-
-    def write(self, batch: pa.RecordBatch) -> list[RecordError]:
-        """Drops the rows."""
-        return []
-
-    def flush(self) -> None:
-        """Nothing to flush."""
-
-    def close(self) -> None:
-        """Nothing to close."""
-
-
-@dataclass(frozen=True)
-class NullSinkSpec:
-    """A sink that discards rows."""
-
-    name: str = "null"
-
-    def open(self) -> NullWriter:
-        """Returns the writer."""
-        return NullWriter()

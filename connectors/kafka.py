@@ -12,6 +12,12 @@ one RecordBatch through :func:`raystream.connectors.parse.parse_payloads`.
 Bad messages come back as :class:`RecordError` with ``kafka topic=T
 partition=P`` and ``offset=O``. For ``csv`` the first message of partition 0
 is the header (sent once), which every reader fetches for itself.
+
+Positions (:mod:`kafka_positions`): ``{"<partition>": {"offset": next offset,
+"end": static end, "header": csv header}}``. A reader opened with positions
+starts those partitions there (checked against the watermarks: an offset no
+longer stored is a ResumeError, never a silent skip), ends a static read at
+the recorded ``end``, and takes the CSV header from them.
 """
 
 from __future__ import annotations
@@ -25,12 +31,21 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from raystream.connectors.base import ParsedBatch, ParseSpec, PartitionInfo, RecordError
+from raystream.connectors.base import ParsedBatch, ParseSpec, PartitionInfo, Position, RecordError
 from raystream.connectors.kafka_client import (
     high_watermarks,
     make_consumer,
     start_offsets,
     topic_partitions,
+    transient_retries,
+    watermarks,
+)
+from raystream.connectors.kafka_positions import (
+    CsvHeaderState,
+    KafkaPosition,
+    check_in_range,
+    decode_positions,
+    restored_header,
 )
 from raystream.connectors.kafka_records import Messages, key_column, metadata_column
 from raystream.connectors.parse import parse_payloads
@@ -73,9 +88,17 @@ class KafkaSourceSpec:
         partitions = topic_partitions(self.settings, self.topic, self.name, self.timeout_s)
         return [PartitionInfo(str(p)) for p in partitions]
 
-    def open(self, partitions: list[str]) -> KafkaReader:
-        """Opens a consumer on ``partitions`` at their start offsets."""
-        return KafkaReader(self, [int(p) for p in partitions])
+    def open(self, partitions: list[str],
+             positions: dict[str, Position] | None = None) -> KafkaReader:
+        """Opens a consumer on ``partitions``, at ``positions`` where given.
+
+        Partitions without a position start at the group's committed offset,
+        else ``start_from_timestamp_ms``, else ``auto.offset.reset``.
+
+        Raises:
+            ResumeError: A position is malformed or its offset is no longer stored.
+        """
+        return KafkaReader(self, [int(p) for p in partitions], positions)
 
 
 @dataclass
@@ -90,32 +113,58 @@ class _CsvHeader:
 
 
 class KafkaReader:
-    """Reads a group of partitions of one topic; see :class:`KafkaSourceSpec`."""
+    """Reads a group of partitions of one topic; see :class:`KafkaSourceSpec`.
 
-    def __init__(self, spec: KafkaSourceSpec, partitions: list[int]) -> None:
+    Args:
+        spec: The source.
+        partitions: Partition ids to read.
+        positions: Checkpointed positions (partition id -> position) to resume.
+    """
+
+    def __init__(self, spec: KafkaSourceSpec, partitions: list[int],
+                 positions: dict[str, Position] | None = None) -> None:
         from confluent_kafka import TopicPartition
 
         self.spec = spec
         self.partitions = partitions
+        restored = decode_positions(positions, partitions, spec.topic, spec.name)
         self.consumer = make_consumer(spec.settings, spec.name)
         try:
-            reset = str(spec.settings.get("auto.offset.reset", "latest"))
-            self.next = start_offsets(self.consumer, spec.topic, partitions, reset,
-                                      spec.start_from_timestamp_ms, spec.timeout_s)
-            self.ends = high_watermarks(self.consumer, spec.topic, partitions, spec.timeout_s) \
-                if spec.mode == "static" else None
+            self.next, self.ends = self._start(restored)
             self.consumer.assign([TopicPartition(spec.topic, p, o) for p, o in self.next.items()])
         except BaseException:
             self.consumer.close()
             raise
-        log.info("%s: reading %s partitions %s from offsets %s", spec.name, spec.topic,
-                 partitions, self.next)
-        self.committed = dict(self.next)
+        log.info("%s: reading %s partitions %s from offsets %s%s", spec.name, spec.topic,
+                 partitions, self.next, " (resumed from a checkpoint)" if restored else "")
+        self.committed = {p: o for p, o in self.next.items() if p not in restored}
         self.paused = False
         self.finished: set[int] = set()
         self.held: list[Any] = []
         self.header = _CsvHeader() if spec.parse.format == "csv" else None
+        if self.header is not None and (header := restored_header(restored, spec.name)):
+            self.header.names, self.header.offset = list(header.names), header.offset
         self._finish_partitions()
+
+    def _start(self, restored: dict[int, KafkaPosition]
+               ) -> tuple[dict[int, int], dict[int, int] | None]:
+        """The first offset of each partition and, in static mode, where each ends."""
+        spec = self.spec
+        fresh = [p for p in self.partitions if p not in restored]
+        reset = str(spec.settings.get("auto.offset.reset", "latest"))
+        starts = start_offsets(self.consumer, spec.topic, fresh, reset,
+                               spec.start_from_timestamp_ms, spec.timeout_s) if fresh else {}
+        for partition, position in restored.items():
+            low, high = watermarks(self.consumer, spec.topic, partition, spec.timeout_s)
+            check_in_range(partition, position, low, high, spec.topic, spec.name)
+            starts[partition] = position.offset
+        if spec.mode != "static":
+            return {p: starts[p] for p in self.partitions}, None
+        ends = {p: r.end for p, r in restored.items() if r.end is not None}
+        missing = [p for p in self.partitions if p not in ends]
+        if missing:
+            ends.update(high_watermarks(self.consumer, spec.topic, missing, spec.timeout_s))
+        return {p: starts[p] for p in self.partitions}, ends
 
     # -- reading -------------------------------------------------------------
 
@@ -253,28 +302,46 @@ class KafkaReader:
 
     # -- the rest of the contract ---------------------------------------------
 
-    def position(self) -> dict[str, int]:
-        """The next offset to read, per partition (as strings, for JSON)."""
-        return {str(p): o for p, o in self.next.items()}
+    def position(self) -> dict[str, Position]:
+        """Per partition: ``{"offset": next}``, plus the static ``end`` and the CSV ``header``."""
+        header = None
+        if self.header is not None and self.header.names is not None:
+            header = CsvHeaderState(tuple(self.header.names), self.header.offset)
+        return {str(p): KafkaPosition(o, self.ends[p] if self.ends is not None else None,
+                                      header).to_json()
+                for p, o in self.next.items()}
 
     def exhausted(self) -> bool:
         """True in static mode once every partition was read up to its start-time end."""
         return self.ends is not None and len(self.finished) == len(self.partitions)
 
     def metrics(self) -> dict[str, float]:
-        """``lag_records``: high watermark minus position, summed over the partitions.
+        """Lag (``lag_records``) and transient broker retries (``broker_retries``).
+
+        ``lag_records`` is the high watermark minus the position, summed over
+        the partitions; ``broker_retries`` counts broker calls retried after a
+        transient failure in this process.
+
+        Uses the watermarks cached from fetch responses (no request to the broker).
+        """
+        lags = self.partition_lags()
+        retries = {"broker_retries": float(transient_retries())}
+        return {"lag_records": float(sum(lags.values())), **retries} if lags else retries
+
+    def partition_lags(self) -> dict[str, int]:
+        """High watermark minus position of each partition whose watermark is known.
 
         Uses the watermarks cached from fetch responses (no request to the broker).
         """
         from confluent_kafka import TopicPartition
 
-        lag, known = 0, False
+        lags = {}
         for partition, offset in self.next.items():
             low, high = self.consumer.get_watermark_offsets(
                 TopicPartition(self.spec.topic, partition), cached=True) or (-1, -1)
             if high >= 0:
-                lag, known = lag + max(high - offset, 0), True
-        return {"lag_records": float(lag)} if known else {}
+                lags[str(partition)] = max(high - offset, 0)
+        return lags
 
     def pause(self) -> None:
         """Stops fetching (the consumer stays connected; keep-alive polls go on)."""
@@ -298,12 +365,12 @@ class KafkaReader:
             except KafkaException as exc:  # the fetcher then starts on its own, later
                 log.debug("%s: seek after resume failed: %s", self.spec.name, exc)
 
-    def commit(self, position: dict[str, int]) -> None:
-        """Commits ``position`` under the group (synchronously; a failure is retried next time)."""
+    def commit(self, position: dict[str, Position]) -> None:
+        """Commits the offsets of ``position`` under the group (a failure is retried later)."""
         from confluent_kafka import KafkaException, TopicPartition
 
-        offsets = {int(p): int(o) for p, o in position.items()
-                   if self.committed.get(int(p)) != int(o)}
+        decoded = decode_positions(position, self.partitions, self.spec.topic, self.spec.name)
+        offsets = {p: v.offset for p, v in decoded.items() if self.committed.get(p) != v.offset}
         if not offsets:
             return
         try:

@@ -9,6 +9,8 @@ a broker.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -179,6 +181,13 @@ def start_offsets(consumer: Consumer, topic: str, partitions: list[int], reset: 
     return offsets
 
 
+def watermarks(consumer: Consumer, topic: str, partition: int,
+               timeout_s: float) -> tuple[int, int]:
+    """The partition's low and high watermarks, now."""
+    return _call("read the watermarks", lambda: consumer.get_watermark_offsets(
+        TopicPartition(topic, partition), timeout=timeout_s))
+
+
 def high_watermarks(consumer: Consumer, topic: str, partitions: list[int],
                     timeout_s: float) -> dict[int, int]:
     """The offset after the last message of each partition, now."""
@@ -186,16 +195,79 @@ def high_watermarks(consumer: Consumer, topic: str, partitions: list[int],
         TopicPartition(topic, p), timeout=timeout_s))[1] for p in partitions}
 
 
-def _call(what: str, fn: Any) -> Any:
+#: How long a broker call is retried while its failure looks transient.
+RETRY_BUDGET_S = 30.0
+_RETRY_FIRST_S, _RETRY_MAX_S = 0.25, 4.0
+_TRANSIENT = frozenset({
+    KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
+    KafkaError.REQUEST_TIMED_OUT, KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.NETWORK_EXCEPTION,
+})
+
+
+class _Transient(Exception):
+    """A broker call failed in a way that a retry may fix."""
+
+
+_retries = 0
+
+
+def transient_retries() -> int:
+    """Broker calls retried after a transient failure in this process so far."""
+    return _retries
+
+
+def _call(what: str, fn: Callable[..., Any], budget_s: float | None = None,
+          sleep: Callable[[float], None] = time.sleep) -> Any:
+    """Runs one broker call; retries transient failures with backoff for ``budget_s``.
+
+    A timeout, a lost connection or a moving partition leader is retried
+    (doubling waits from 0.25 s up to 4 s), each retry logged and counted
+    (:func:`transient_retries`, the reader's ``broker_retries`` metric). Other
+    errors, and a transient one that lasts past the budget, raise at once.
+
+    Raises:
+        KafkaUnavailableError: The call failed for good; the message says what and why.
+    """
+    global _retries
+    budget = RETRY_BUDGET_S if budget_s is None else budget_s
+    deadline = time.monotonic() + budget
+    wait = _RETRY_FIRST_S
+    while True:
+        try:
+            return _call_once(what, fn)
+        except _Transient as exc:
+            if time.monotonic() + wait > deadline:
+                raise KafkaUnavailableError(
+                    f"could not {what}: {exc} (retried for {budget:.0f} s)") from None
+            _retries += 1
+            log.warning("could not %s: %s; retrying in %.2f s", what, exc, wait)
+            sleep(wait)
+            wait = min(wait * 2, _RETRY_MAX_S)
+
+
+def _call_once(what: str, fn: Callable[..., Any]) -> Any:
     try:
         result = fn()
     except KafkaException as exc:
+        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        if error is not None and _is_transient(error):
+            raise _Transient(_reason(exc)) from None
         raise KafkaUnavailableError(f"could not {what}: {_reason(exc)}") from None
     if result is None:
-        raise KafkaUnavailableError(f"could not {what}: no answer in time")
+        raise _Transient("no answer in time")
     if isinstance(result, list):
         for tp in result:
-            if tp.error is not None:
-                raise KafkaUnavailableError(f"could not {what}: partition {tp.partition}: "
-                                            f"{tp.error.str()}")
+            if tp.error is None:
+                continue
+            if _is_transient(tp.error):
+                raise _Transient(f"partition {tp.partition}: {tp.error.str()}")
+            raise KafkaUnavailableError(f"could not {what}: partition {tp.partition}: "
+                                        f"{tp.error.str()}")
     return result
+
+
+def _is_transient(error: KafkaError) -> bool:
+    return error.code() in _TRANSIENT or bool(error.retriable())

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from raystream.connectors.base import ResumeError, position_field
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _DIGITS_PER_WORD = 19  # 10**19 < 2**64
@@ -105,7 +106,20 @@ def encode_position(shards: dict[str, ShardCheckpoint]) -> dict[str, Any]:
 
 def decode_position(position: dict[str, Any]) -> dict[str, ShardCheckpoint]:
     """Inverse of :func:`encode_position`."""
-    return {s: ShardCheckpoint(v.get("sequence"), bool(v.get("end"))) for s, v in position.items()}
+    return {s: decode_shard(v, f"kinesis shard={s}") for s, v in position.items()}
+
+
+def decode_shard(value: Any, where: str) -> ShardCheckpoint:
+    """One shard's position (``{"sequence": str | None, "end": bool}``) as a checkpoint.
+
+    Raises:
+        ResumeError: The value is malformed (``where`` names the shard).
+    """
+    sequence = position_field(value, "sequence", (str, type(None)), where)
+    if sequence is not None and not sequence.isdigit():
+        raise ResumeError(f"{where}: malformed checkpoint entry {value!r}: 'sequence' must "
+                          "be a decimal sequence number")
+    return ShardCheckpoint(sequence, position_field(value, "end", bool, where))
 
 
 def _mix(values: np.ndarray) -> np.ndarray:

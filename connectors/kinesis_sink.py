@@ -12,6 +12,11 @@ Sending (calls of at most 500 records and 5 MiB, several in flight, each
 partition key in order, retries with backoff) is :mod:`kinesis_lanes`'s job;
 :meth:`KinesisWriter.flush` returns once Kinesis acknowledged every record
 (that is when they are durable).
+
+Delivery is at-least-once: a record cannot be taken back, so after a
+recovery to a checkpoint the rows written since are put again (the ``json``
+format carries ``time`` and ``diff`` in every record, which tell the copies
+apart). The writer's state is ``{"records": acknowledged so far}``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from raystream.connectors.base import RecordError
+from raystream.connectors.base import AT_LEAST_ONCE, Delivery, RecordError, position_field
+from raystream.connectors.batch import KEY, OUT_DIFF, OUT_TIME, pointer_text
 from raystream.connectors.kinesis_client import (
     ConnectionSettings,
     KinesisError,
@@ -43,7 +49,6 @@ log = logging.getLogger("raystream.kinesis")
 
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_KEY_BYTES = 256
-_ALPHABET = np.frombuffer(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ", dtype="S1")
 
 
 @dataclass(frozen=True)
@@ -76,15 +81,23 @@ class KinesisSinkSpec:
     stream_column: str | None = None
     data_column: str | None = None
     partition_key_column: str | None = None
-    key_column: str = "_key"
+    key_column: str = KEY
     json_columns: tuple[str, ...] = ()
     retry_timeout_s: float = 300.0
     max_in_flight: int = 4
     fast_put_records: bool = True
 
-    def open(self) -> KinesisWriter:
-        """Opens the writer (checking that a fixed stream exists)."""
-        return KinesisWriter(self)
+    def open(self, state: dict[str, Any] | None = None) -> KinesisWriter:
+        """Opens the writer (checking that a fixed stream exists).
+
+        Args:
+            state: A :meth:`KinesisWriter.state` to resume (at-least-once:
+                records put after it stay in the stream).
+
+        Raises:
+            ResumeError: ``state`` is malformed.
+        """
+        return KinesisWriter(self, state=state)
 
 
 class KinesisWriter:
@@ -96,11 +109,18 @@ class KinesisWriter:
             written with :func:`put_records_fast`; an injected client is
             called through boto3, e.g. for botocore's Stubber).
         sleep: Sleep function between retries (injectable for tests).
+        state: A :meth:`state` to resume, or None.
     """
 
+    delivery: Delivery = AT_LEAST_ONCE
+
     def __init__(self, spec: KinesisSinkSpec, client: Any = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 state: dict[str, Any] | None = None) -> None:
         self.spec = spec
+        self.resumed = 0 if state is None else \
+            position_field(state, "records", int, f"{spec.name}: kinesis sink state")
+        self.durable = self.resumed
         self.client = client if client is not None else \
             make_client(spec.settings, pool_size=max(10, spec.max_in_flight))
         put = put_records_fast if client is None and spec.fast_put_records \
@@ -156,7 +176,7 @@ class KinesisWriter:
     def _payloads(self, batch: pa.RecordBatch) -> pa.Array:
         spec = self.spec
         if spec.format == "json":
-            names = [*spec.columns, "diff", "time"]
+            names = [*spec.columns, OUT_DIFF, OUT_TIME]
             text = json_lines(batch.select(names), spec.json_columns)
             return text.cast(pa.binary())
         column = batch.column(spec.data_column)
@@ -240,7 +260,7 @@ class KinesisWriter:
 
     @property
     def records_sent(self) -> int:
-        """Records Kinesis acknowledged so far."""
+        """Records Kinesis acknowledged by this writer (not counting a resumed state)."""
         return self.sender.records_sent
 
     @property
@@ -251,19 +271,15 @@ class KinesisWriter:
     def flush(self) -> None:
         """Sends every queued record; returns once Kinesis acknowledged them all."""
         self.sender.flush()
+        self.durable = self.resumed + self.sender.records_sent
+
+    def state(self) -> dict[str, Any]:
+        """``{"records": n}``: records acknowledged as of the last :meth:`flush`."""
+        return {"records": self.durable}
 
     def close(self) -> None:
         """Flushes and stops the sending threads."""
         self.sender.close()
-
-
-def pointer_text(keys: pa.Array) -> pa.Array:
-    """Row keys (uint64) as Pathway-style pointer text, ``^`` plus 13 base-32 digits."""
-    values = keys.to_numpy(zero_copy_only=False).astype(np.uint64)
-    shifts = np.arange(0, 65, 5, dtype=np.uint64)[:13]
-    digits = _ALPHABET[((values[:, None] >> shifts) & np.uint64(31)).astype(np.intp)]
-    text = np.char.add(b"^", digits.view("S13").ravel())
-    return pa.array(text, pa.binary()).cast(pa.string())
 
 
 def as_text(column: pa.Array) -> pa.Array:
@@ -283,7 +299,7 @@ def _row_name(batch: pa.RecordBatch, i: int, spec: KinesisSinkSpec) -> str:
         parts.append(f"row {pointer_text(batch.column(spec.key_column).slice(i, 1))[0]}")
     else:
         parts.append(f"row {i}")
-    if "time" in batch.schema.names:
+    if OUT_TIME in batch.schema.names:
         parts.append(f"time={batch.column('time')[i].as_py()}")
     return " ".join(parts)
 

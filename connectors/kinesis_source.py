@@ -8,9 +8,13 @@ expired iterator is renewed ``AFTER_SEQUENCE_NUMBER`` of the last record
 returned. A closed shard is exhausted once GetRecords returns no
 ``NextShardIterator`` (every record of it was returned).
 
-Positions are ``{shard: {"sequence": ..., "end": ...}}``; :meth:`commit`
-writes them to checkpoint files (see :mod:`kinesis_positions`), and a reader
-opened again starts ``AFTER_SEQUENCE_NUMBER`` of the committed record.
+Positions are ``{shard: {"sequence": ..., "end": ...}}``: the sequence number
+of the last record returned (None: nothing yet, TRIM_HORIZON) and whether the
+closed shard was read to its end. :meth:`commit` writes them to checkpoint
+files (see :mod:`kinesis_positions`). A reader opened with positions starts
+those shards ``AFTER_SEQUENCE_NUMBER`` of their record (or stays exhausted);
+other shards start after their committed record in ``state_dir``, else at
+TRIM_HORIZON. Record ids derive from the sequence numbers, so they match.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from raystream.connectors.base import ParsedBatch, ParseSpec, PartitionInfo
+from raystream.connectors.base import ParsedBatch, ParseSpec, PartitionInfo, Position
 from raystream.connectors.kinesis_client import (
     Backoff,
     ConnectionSettings,
@@ -36,6 +40,7 @@ from raystream.connectors.kinesis_positions import (
     CheckpointStore,
     ShardCheckpoint,
     decode_position,
+    decode_shard,
     encode_position,
     sequence_ids,
     shard_seed,
@@ -92,9 +97,17 @@ class KinesisSourceSpec:
             infos.append(PartitionInfo(shard["ShardId"], parents, closed))
         return infos
 
-    def open(self, partitions: list[str]) -> KinesisReader:
-        """Opens a reader of the given shards at their committed positions."""
-        return KinesisReader(self, partitions)
+    def open(self, partitions: list[str],
+             positions: dict[str, Position] | None = None) -> KinesisReader:
+        """Opens a reader of the given shards, at ``positions`` where given.
+
+        Shards without a position start after their committed record
+        (``state_dir``), else at TRIM_HORIZON.
+
+        Raises:
+            ResumeError: A position is malformed.
+        """
+        return KinesisReader(self, partitions, positions=positions)
 
     def checkpoints(self) -> CheckpointStore | None:
         """The checkpoint store, or None if positions are not kept."""
@@ -171,11 +184,13 @@ class KinesisReader:
             through boto3, e.g. for botocore's Stubber).
         clock: Monotonic clock (injectable for tests).
         sleep: Sleep function (injectable for tests).
+        positions: Checkpointed positions (shard id -> position) to resume.
     """
 
     def __init__(self, spec: KinesisSourceSpec, shards: list[str], client: Any = None,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 positions: dict[str, Position] | None = None) -> None:
         self.spec = spec
         self.client = client if client is not None else make_client(spec.settings)
         fast = client is None and spec.fast_get_records
@@ -183,16 +198,22 @@ class KinesisReader:
         self.clock = clock
         self.sleep = sleep
         self.store = spec.checkpoints()
-        self.shards = [self._open_shard(s) for s in shards]
-        self.committed = {s.id: s.checkpoint() for s in self.shards}
+        positions = positions or {}
+        self.shards = [self._open_shard(s, positions.get(s)) for s in shards]
+        self.committed = {s.id: s.checkpoint() for s in self.shards if s.id not in positions}
         self.paused = False
         self._turn = 0
 
-    def _open_shard(self, shard_id: str) -> _Shard:
+    def _open_shard(self, shard_id: str, position: Position | None) -> _Shard:
         shard = _Shard(shard_id, shard_seed(self.spec.stream, shard_id))
-        if self.store is not None:
+        if position is not None:
+            where = f"{self.spec.name}: kinesis stream={self.spec.stream} shard={shard_id}"
+            saved = decode_shard(position, where)
+        elif self.store is not None:
             saved = self.store.load(shard_id)
-            shard.sequence, shard.ended = saved.sequence, saved.end
+        else:
+            return shard
+        shard.sequence, shard.ended = saved.sequence, saved.end
         return shard
 
     # -- reading -------------------------------------------------------------
@@ -281,8 +302,8 @@ class KinesisReader:
             raise KinesisError(
                 f"{self.spec.name}: cannot resume shard {shard.id} of stream "
                 f"{self.spec.stream!r} after sequence number {shard.sequence} (saved in "
-                f"{self.spec.state_dir}): {exc}. If the stream was deleted and created "
-                "again, remove that directory") from exc
+                f"{self.spec.state_dir or 'the checkpoint'}): {exc}. If the stream was "
+                "deleted and created again, remove that directory") from exc
         raise _describe_failure(exc, self.spec.stream, self.spec.settings,
                                 f"reading shard {shard.id}") from exc
 
@@ -297,8 +318,8 @@ class KinesisReader:
 
     # -- positions and control ------------------------------------------------
 
-    def position(self) -> dict[str, Any]:
-        """Each shard's last returned sequence number and whether it ended."""
+    def position(self) -> dict[str, Position]:
+        """Per shard: ``{"sequence": last returned (or None), "end": read to its end}``."""
         return encode_position({s.id: s.checkpoint() for s in self.shards})
 
     def metrics(self) -> dict[str, float]:
@@ -318,7 +339,7 @@ class KinesisReader:
         """Calls GetRecords again."""
         self.paused = False
 
-    def commit(self, position: dict[str, Any]) -> None:
+    def commit(self, position: dict[str, Position]) -> None:
         """Writes the checkpoint of every shard whose position moved."""
         if self.store is None:
             return

@@ -1,12 +1,20 @@
-"""An in-memory source: rows given up front (``pw.debug.table_from_markdown``)."""
+"""An in-memory source: rows given up front (``pw.debug.table_from_markdown``).
+
+One partition, ``"0"``; its position is ``{"0": {"offset": rows returned}}``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
-from raystream.connectors.base import ParsedBatch, PartitionInfo
+from raystream.connectors.base import (
+    ParsedBatch,
+    PartitionInfo,
+    Position,
+    ResumeError,
+    position_field,
+)
 
 
 @dataclass(frozen=True)
@@ -27,17 +35,29 @@ class MemorySourceSpec:
         """One partition."""
         return [PartitionInfo("0")]
 
-    def open(self, partitions: list[str]) -> MemoryReader:
-        """Opens the reader."""
-        return MemoryReader(self)
+    def open(self, partitions: list[str],
+             positions: dict[str, Position] | None = None) -> MemoryReader:
+        """Opens the reader, after the rows ``positions["0"]`` counts if given.
+
+        Raises:
+            ResumeError: The position is malformed or beyond the rows.
+        """
+        position = (positions or {}).get("0")
+        if position is None:
+            return MemoryReader(self)
+        offset = position_field(position, "offset", int, f"{self.name} partition 0")
+        if not 0 <= offset <= self.batch.num_rows:
+            raise ResumeError(f"{self.name} partition 0: cannot resume after {offset} rows: "
+                              f"the source has {self.batch.num_rows}")
+        return MemoryReader(self, offset)
 
 
 class MemoryReader:
-    """Returns all rows in one batch, then is exhausted."""
+    """Returns the rows in batches of at most ``max_records``, then is exhausted."""
 
-    def __init__(self, spec: MemorySourceSpec) -> None:
+    def __init__(self, spec: MemorySourceSpec, offset: int = 0) -> None:
         self.spec = spec
-        self.offset = 0
+        self.offset = offset
 
     def read_batch(self, max_records: int, timeout_s: float) -> ParsedBatch | None:
         """Returns the next ``max_records`` rows."""
@@ -48,9 +68,9 @@ class MemoryReader:
         return ParsedBatch(rows, self.spec.record_ids.slice(start, self.offset - start),
                            records=rows.num_rows)
 
-    def position(self) -> Any:
-        """Rows read so far."""
-        return {"offset": self.offset}
+    def position(self) -> dict[str, Position]:
+        """``{"0": {"offset": rows returned so far}}``."""
+        return {"0": {"offset": self.offset}}
 
     def exhausted(self) -> bool:
         """True after every row was returned."""
@@ -62,7 +82,7 @@ class MemoryReader:
     def resume(self) -> None:
         """No effect."""
 
-    def commit(self, position: Any) -> None:
+    def commit(self, position: dict[str, Position]) -> None:
         """No effect."""
 
     def close(self) -> None:

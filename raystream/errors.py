@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import linecache
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 _PACKAGE_DIRS = tuple(str(Path(__file__).resolve().parent.parent / d) + "/"
                       for d in ("raystream", "actors", "connectors"))
@@ -43,3 +45,29 @@ def api_error(kind: type[RaystreamError], message: str) -> RaystreamError:
         message: What is wrong, in the user's terms.
     """
     return kind(f"{message}\n  occurred here: {user_location()}")
+
+
+_TYPE_ERRORS = ("is_instance_of", "enum", "model_type", "dataclass_type")
+
+
+def settings_error(where: str, exc: Any, secrets: Collection[str] = ()) -> RaystreamError:
+    """Turns a pydantic ``ValidationError`` into an API error at the user's line.
+
+    Every problem names its argument and the value given (except for arguments
+    in ``secrets``). The error is an :class:`ApiTypeError` when every problem is
+    a wrong type, else an :class:`ApiValueError`.
+
+    Args:
+        where: The API call, e.g. ``"pw.persistence.Config"``.
+        exc: The ``pydantic.ValidationError``.
+        secrets: Argument names whose values must not appear in messages.
+    """
+    problems, kinds = [], set()
+    for error in exc.errors():
+        name = ".".join(map(str, error["loc"])) or "value"
+        given = "" if error["loc"][:1] and error["loc"][0] in secrets \
+            else f" (got {error.get('input')!r})"
+        problems.append(f"{name}: {error['msg']}{given}")
+        kinds.add(error["type"].endswith("_type") or error["type"] in _TYPE_ERRORS)
+    kind = ApiTypeError if kinds == {True} else ApiValueError
+    return api_error(kind, f"{where}: " + "; ".join(problems))

@@ -17,10 +17,10 @@ from typing_extensions import override
 
 from raystream import dtypes as dt
 from raystream import str_ops  # noqa: F401 - registers the .str and JSON operations
-from raystream.actors.messages import KEY
+from raystream.connectors.batch import KEY
 from raystream.dtypes import DType
 from raystream.errors import ApiTypeError, ApiValueError, api_error
-from raystream.ops import OPS, Value, fill_to_length, scalar_of
+from raystream.ops import HOOKS, LAZY, OPS, Value, fill_to_length, scalar_of
 
 Resolver = Callable[["ColumnExpression"], "ColumnExpression"]
 """Maps a column reference to a resolved :class:`InputColumn` (or raises)."""
@@ -120,11 +120,15 @@ class ColumnExpression:
                         "instead of and, or, not, and pw.if_else instead of if")
 
     def __getitem__(self, key: Any) -> ColumnExpression:
-        return call("item", self, params=(key, None))
+        if isinstance(key, ColumnExpression):
+            return HOOKS["python_call"]("getitem", [self, key])
+        return call("item", self, params=(key, None, True))
 
     def get(self, key: Any, default: Any = None) -> ColumnExpression:
-        """Looks up a JSON field or list item, with a default."""
-        return call("item", self, params=(key, default))
+        """Looks up a JSON field or list item; ``default`` where it is missing."""
+        if isinstance(key, ColumnExpression) or isinstance(default, ColumnExpression):
+            return HOOKS["python_call"]("get", [self, wrap(key), wrap(default)])
+        return call("item", self, params=(key, default, False))
 
     def is_none(self) -> ColumnExpression:
         """True where the value is None."""
@@ -154,10 +158,51 @@ class ColumnExpression:
         """A Json value as bool (None if absent)."""
         return call("json.as_bool", self)
 
+    def __rpow__(self, other: Any) -> ColumnExpression:
+        return call("pow", other, self)
+
+    def __lshift__(self, other: Any) -> ColumnExpression:
+        return call("lshift", self, other)
+
+    def __rlshift__(self, other: Any) -> ColumnExpression:
+        return call("lshift", other, self)
+
+    def __rshift__(self, other: Any) -> ColumnExpression:
+        return call("rshift", self, other)
+
+    def __rrshift__(self, other: Any) -> ColumnExpression:
+        return call("rshift", other, self)
+
+    def __matmul__(self, other: Any) -> ColumnExpression:
+        return call("matmul", self, other)
+
+    def __rmatmul__(self, other: Any) -> ColumnExpression:
+        return call("matmul", other, self)
+
+    def __rxor__(self, other: Any) -> ColumnExpression:
+        return call("xor", other, self)
+
+    def __iter__(self) -> Any:
+        raise TypeError("a column expression is not iterable")
+
     @property
-    def str(self) -> StrNamespace:
+    def str(self) -> Any:
         """String methods: ``expr.str.lower()``, ``expr.str.len()``..."""
-        return StrNamespace(self)
+        return HOOKS["str"](self)
+
+    @property
+    def num(self) -> Any:
+        """Number methods: ``expr.num.abs()``, ``expr.num.round(2)``, ``expr.num.fill_na(0)``."""
+        return HOOKS["num"](self)
+
+    @property
+    def dt(self) -> Any:
+        """Date and time methods: ``expr.dt.year()``, ``expr.dt.strftime(fmt)``..."""
+        return HOOKS["dt"](self)
+
+    def is_error(self) -> ColumnExpression:
+        """True where evaluating the value failed (raystream drops such rows: always False)."""
+        return IsError(self)
 
     # -- resolving and evaluating ------------------------------------------
     def resolve(self, resolver: Resolver) -> ColumnExpression:
@@ -255,6 +300,8 @@ class Const(ColumnExpression):
         if self.dtype.is_json:
             import json
             return pa.scalar(json.dumps(self.value), pa.string())
+        if self.dtype.pyobject or isinstance(self.value, (tuple, list)):
+            return dt.to_arrow([self.value] * batch.num_rows, self.dtype)
         return scalar_of(self.value, self.dtype)
 
 
@@ -263,6 +310,8 @@ def _const_dtype(value: Any) -> DType:
         return dt.JSON
     if isinstance(value, bool):
         return dt.BOOL
+    if isinstance(value, dt.Pointer):
+        return dt.POINTER
     for python, dtype in ((int, dt.INT), (float, dt.FLOAT), (str, dt.STR), (bytes, dt.BYTES),
                           (_dt.timedelta, dt.DURATION)):
         if isinstance(value, python):
@@ -271,14 +320,27 @@ def _const_dtype(value: Any) -> DType:
         return dt.DATETIME_UTC if value.tzinfo else dt.DATETIME_NAIVE
     if value is None:
         return dt.NONE
+    if isinstance(value, (tuple, list)):
+        return dt.sequence_dtype([value]) if isinstance(value, tuple) else \
+            dt.list_dtype(dt.sequence_dtype([value]).args[0] if value else dt.ANY)
+    if isinstance(value, dt.Pointer):
+        return dt.POINTER
+    import numpy as np  # noqa: PLC0415
+    if isinstance(value, np.ndarray):
+        return dt.ndarray_dtype([value])
     raise api_error(ApiTypeError, f"unsupported constant {value!r} of type "
                                   f"{type(value).__name__}")
 
 
 def wrap(value: Any) -> ColumnExpression:
-    """Turns a Python constant into a :class:`Const`; expressions pass through."""
+    """Turns a Python constant into a :class:`Const`; expressions pass through.
+
+    A tuple holding expressions becomes ``pw.make_tuple(...)``.
+    """
     if isinstance(value, ColumnExpression):
         return value
+    if isinstance(value, tuple) and any(isinstance(v, ColumnExpression) for v in value):
+        return HOOKS["make_tuple"](*value)
     return Const(value)
 
 
@@ -298,6 +360,18 @@ class Call(ColumnExpression):
     def resolve(self, resolver: Resolver) -> ColumnExpression:
         args = [a.resolve(resolver) for a in self.args]
         op = self.op
+        needs_python, python_call = HOOKS["needs_python"], HOOKS["python_call"]
+        if op == "item":
+            types = [a.dtype for a in args]
+            if needs_python("getitem", types) or not (types[0].is_json or types[0].is_any):
+                index, default, checked = self.params
+                if checked:
+                    return python_call("getitem", [args[0], wrap(index)]).resolve(lambda r: r)
+                return python_call("get", [args[0], wrap(index), wrap(default)]).resolve(
+                    lambda r: r)
+        elif needs_python(op, [a.dtype for a in args]):
+            return python_call(op, args, self.params).resolve(lambda r: r)
+        _check_futures(op, [a.dtype for a in args])
         if op == "item":
             op = "json.get" if args[0].dtype.is_json or args[0].dtype.is_any else "list.get"
         resolved = Call(op, args, self.params)
@@ -309,7 +383,48 @@ class Call(ColumnExpression):
 
     @override
     def evaluate(self, batch: pa.RecordBatch) -> Value:
+        lazy = LAZY.get(self.op)
+        if lazy is not None:
+            return lazy(self, batch)
         return OPS[self.op].kernel([a.evaluate(batch) for a in self.args], self.params)
+
+
+_BINARY = {"add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "eq", "ne", "lt", "le",
+           "gt", "ge", "and", "or", "xor", "lshift", "rshift", "matmul"}
+
+
+def _check_futures(op: str, types: list[DType]) -> None:
+    if not any(dt.is_future(t) for t in types):
+        return
+    shown = [dt.pathway_repr(t) for t in types]
+    if op in _BINARY:
+        raise api_error(ApiTypeError, f"Pathway does not support using binary operator {op} "
+                                      f"on columns of types {', '.join(shown)}.")
+    if op == "if_else":
+        raise api_error(ApiTypeError, f"Cannot perform pathway.if_else on columns of types "
+                                      f"{shown[1]} and {shown[2]}.")
+    try:
+        dt.check_no_future(types, op)
+    except TypeError as exc:
+        raise api_error(ApiTypeError, str(exc)) from None
+
+
+class FutureCheck(ColumnExpression):
+    """Checks that no argument of ``inner`` is a ``Future`` column (named ``operation``)."""
+
+    def __init__(self, operation: str, inner: ColumnExpression, watched: list[Any]) -> None:
+        self.operation = operation
+        self.inner = inner
+        self.watched = [wrap(w) for w in watched]
+
+    @override
+    def children(self) -> list[ColumnExpression]:
+        return [self.inner, *self.watched]
+
+    @override
+    def resolve(self, resolver: Resolver) -> ColumnExpression:
+        _check_futures(self.operation, [w.resolve(resolver).dtype for w in self.watched])
+        return self.inner.resolve(resolver)
 
 
 def call(op: str, *args: Any, params: tuple = ()) -> Call:
@@ -317,90 +432,18 @@ def call(op: str, *args: Any, params: tuple = ()) -> Call:
     return Call(op, [wrap(a) for a in args], params)
 
 
-class StrNamespace:
-    """The ``.str`` methods of an expression (as in Pathway)."""
+class ThisStar:
+    """``*pw.this`` / ``*pw.this.without(...)``: every column of the table (but some)."""
 
-    def __init__(self, expr: ColumnExpression) -> None:
-        self._expr = expr
+    def __init__(self, excluded: frozenset[str] = frozenset(),
+                 included: list[str] | None = None) -> None:
+        self.excluded = excluded
+        self.included = included
 
-    def _call(self, name: str, *params: Any) -> ColumnExpression:
-        return call(f"str.{name}", self._expr, params=params)
-
-    def lower(self) -> ColumnExpression:
-        """Lower-cased text."""
-        return self._call("lower")
-
-    def upper(self) -> ColumnExpression:
-        """Upper-cased text."""
-        return self._call("upper")
-
-    def title(self) -> ColumnExpression:
-        """Title-cased text."""
-        return self._call("title")
-
-    def swapcase(self) -> ColumnExpression:
-        """Case-swapped text."""
-        return self._call("swapcase")
-
-    def reversed(self) -> ColumnExpression:
-        """Reversed text."""
-        return self._call("reversed")
-
-    def strip(self, chars: str | None = None) -> ColumnExpression:
-        """Text without surrounding whitespace (or ``chars``)."""
-        return self._call("strip", chars)
-
-    def len(self) -> ColumnExpression:
-        """Number of characters."""
-        return self._call("len")
-
-    def startswith(self, prefix: str) -> ColumnExpression:
-        """True where the text starts with ``prefix``."""
-        return self._call("startswith", prefix)
-
-    def endswith(self, suffix: str) -> ColumnExpression:
-        """True where the text ends with ``suffix``."""
-        return self._call("endswith", suffix)
-
-    def contains(self, sub: str) -> ColumnExpression:
-        """True where the text contains ``sub``."""
-        return self._call("contains", sub)
-
-    def count(self, sub: str) -> ColumnExpression:
-        """Non-overlapping occurrences of ``sub``."""
-        return self._call("count", sub)
-
-    def find(self, sub: str) -> ColumnExpression:
-        """Index of the first ``sub``, or -1."""
-        return self._call("find", sub)
-
-    def replace(self, old: str, new: str, count: int = -1) -> ColumnExpression:
-        """Text with ``old`` replaced by ``new`` (at most ``count`` times)."""
-        return self._call("replace", old, new, None if count < 0 else count)
-
-    def removeprefix(self, prefix: str) -> ColumnExpression:
-        """Text without a leading ``prefix``."""
-        return self._call("removeprefix", prefix)
-
-    def removesuffix(self, suffix: str) -> ColumnExpression:
-        """Text without a trailing ``suffix``."""
-        return self._call("removesuffix", suffix)
-
-    def slice(self, start: int, end: int) -> ColumnExpression:
-        """Characters ``start`` to ``end``."""
-        return self._call("slice", start, end)
-
-    def parse_int(self, optional: bool = False) -> ColumnExpression:
-        """The text as int (None where unparsable if ``optional``)."""
-        return self._call("parse_int", optional)
-
-    def parse_float(self, optional: bool = False) -> ColumnExpression:
-        """The text as float (None where unparsable if ``optional``)."""
-        return self._call("parse_float", optional)
-
-    def parse_bool(self, optional: bool = False) -> ColumnExpression:
-        """The text as bool (None where unparsable if ``optional``)."""
-        return self._call("parse_bool", optional)
+    def names(self, columns: list[str]) -> list[str]:
+        """The columns it stands for, in order."""
+        chosen = columns if self.included is None else self.included
+        return [c for c in chosen if c not in self.excluded]
 
 
 class _This:
@@ -413,11 +456,110 @@ class _This:
             return IdReference()
         return ThisReference(name)
 
-    def __getitem__(self, name: str) -> ColumnExpression:
+    def __getitem__(self, name: Any) -> Any:
+        if isinstance(name, list):
+            return _ThisWithout(frozenset(), [_name(n) for n in name])
+        name = _name(name)
+        if name == "id":
+            return IdReference()
         return ThisReference(name)
+
+    def __iter__(self) -> Any:
+        return iter([ThisStar()])
+
+    def without(self, *columns: Any) -> _ThisWithout:
+        """Every column but ``columns`` (``t.select(*pw.this.without("a"))``)."""
+        return _ThisWithout(frozenset(_name(c) for c in columns))
+
+    def pointer_from(self, *args: Any, optional: bool = False, instance: Any = None) -> Any:
+        """The key a row with these values would have."""
+        return PointerFrom(list(args) + ([instance] if instance is not None else []), optional)
+
+
+def _name(column: Any) -> str:
+    return column if isinstance(column, str) else column.name
+
+
+class _ThisWithout:
+    """``pw.this.without(...)`` / ``pw.this[[...]]``: some of the columns of ``pw.this``."""
+
+    def __init__(self, excluded: frozenset[str], included: list[str] | None = None) -> None:
+        self.excluded = excluded
+        self.included = included
+
+    def __iter__(self) -> Any:
+        return iter([ThisStar(self.excluded, self.included)])
+
+    def __getattr__(self, name: str) -> ColumnExpression:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name in self.excluded or (self.included is not None and name not in self.included):
+            raise KeyError(f"column {name!r} is not among the selected columns")
+        return ThisReference(name)
+
+    def without(self, *columns: Any) -> _ThisWithout:
+        """These columns but ``columns``."""
+        return _ThisWithout(self.excluded | {_name(c) for c in columns}, self.included)
 
 
 this = _This()
+
+
+class PointerFrom(ColumnExpression):
+    """``t.pointer_from(*values)``: the key of a row identified by values (``pw.Pointer``)."""
+
+    def __init__(self, args: list[Any], optional: bool = False) -> None:
+        self.args = [wrap(a) for a in args]
+        self.optional = optional
+        self.dtype = dt.POINTER
+
+    @override
+    def children(self) -> list[ColumnExpression]:
+        return list(self.args)
+
+    @override
+    def resolve(self, resolver: Resolver) -> ColumnExpression:
+        resolved = PointerFrom([a.resolve(resolver) for a in self.args], self.optional)
+        _check_futures("pointer_from", [a.dtype for a in resolved.args])
+        if self.optional and any(a.dtype.optional for a in resolved.args):
+            resolved.dtype = dt.POINTER.with_optional()
+        return resolved
+
+    @override
+    def evaluate(self, batch: pa.RecordBatch) -> Value:
+        from raystream.connectors.hashing import hash_columns  # noqa: PLC0415
+        n = batch.num_rows
+        arrays = [a.column(batch) for a in self.args]
+        names = [f"p{i}" for i in range(len(arrays))]
+        keys = pa.array(hash_columns(pa.record_batch(arrays, names=names), names)
+                        if arrays else [0] * n, pa.uint64())
+        if self.optional and arrays:
+            import pyarrow.compute as pc  # noqa: PLC0415
+            missing = None
+            for a in arrays:
+                missing = a.is_null() if missing is None else pc.or_(missing, a.is_null())
+            keys = pc.if_else(missing, pa.scalar(None, pa.uint64()), keys)
+        return keys
+
+
+class IsError(ColumnExpression):
+    """``expr.is_error()``: rows whose evaluation failed are dropped, so always False."""
+
+    def __init__(self, arg: Any) -> None:
+        self.arg = wrap(arg)
+        self.dtype = dt.BOOL
+
+    @override
+    def children(self) -> list[ColumnExpression]:
+        return [self.arg]
+
+    @override
+    def resolve(self, resolver: Resolver) -> ColumnExpression:
+        return IsError(self.arg.resolve(resolver))
+
+    @override
+    def evaluate(self, batch: pa.RecordBatch) -> Value:
+        return pa.scalar(False)
 
 
 def if_else(condition: Any, then: Any, otherwise: Any) -> ColumnExpression:
@@ -451,3 +593,6 @@ def _unwrap_kernel(args: list[Value], _params: tuple) -> Value:
 from raystream.ops import register as _register  # noqa: E402
 
 _register("unwrap", lambda t, p: t[0].with_optional(False), _unwrap_kernel)
+
+from raystream import lazy as _lazy  # noqa: E402,F401 - registers the lazy operators
+from raystream import ops_extra as _ops_extra  # noqa: E402,F401 - registers more operators

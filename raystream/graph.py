@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from raystream.dtypes import DType
 from raystream.expressions import ColumnExpression
+from raystream.universes import Universe
 
 _ids = itertools.count()
 
@@ -26,6 +28,8 @@ class Node:
 
     inputs: list[Node]
     columns: dict[str, ColumnInfo]
+    universe: Universe = field(default_factory=Universe, kw_only=True)
+    label: str = field(default="", kw_only=True)
     id: int = field(default_factory=lambda: next(_ids), init=False)
 
     @property
@@ -61,10 +65,45 @@ class FilterNode(Node):
 
 
 @dataclass(eq=False)
+class RekeyNode(MapNode):
+    """A map that also gives rows new keys: the hash of ``key`` values (or them, ``raw_key``)."""
+
+    key: tuple[ColumnExpression, ...] = ()
+    raw_key: bool = False
+
+
+@dataclass(eq=False)
 class FlattenNode(Node):
-    """One row per item of a list column."""
+    """One row per item of a list/tuple/str/Json column; ``origin_id`` keeps the old key."""
 
     column: str = ""
+    origin_id: str | None = None
+    item_dtype: DType | None = None
+    source_dtype: DType | None = None
+
+
+@dataclass(eq=False)
+class CombineNode(Node):
+    """Rows of several inputs matched by row key (see :mod:`raystream.actors.kernels.combine`).
+
+    ``outputs`` gives, per output column (in ``columns`` order), its candidate
+    ``(input, column)`` pairs; ``required``/``forbidden`` say which inputs must
+    or must not have a key for it to have an output row.
+    """
+
+    outputs: list[tuple[tuple[int, str], ...]] = field(default_factory=list)
+    required: tuple[int, ...] = ()
+    forbidden: tuple[int, ...] = ()
+    check_subset: bool = False
+
+
+def zip_node(first: Node, others: list[Node], sources: list[dict[str, str]],
+             columns: dict[str, ColumnInfo], universe: Universe) -> CombineNode:
+    """The first input's rows with columns of the others (``sources[i]``: out -> name)."""
+    outputs: list[tuple[tuple[int, str], ...]] = [((0, n),) for n in first.columns]
+    outputs += [((i + 1, src),) for i, mapping in enumerate(sources) for src in mapping.values()]
+    return CombineNode([first, *others], columns, outputs=outputs,
+                       required=tuple(range(len(others) + 1)), universe=universe)
 
 
 @dataclass(eq=False)
@@ -93,18 +132,57 @@ class SinkNode(Node):
 
 
 class ParseGraph:
-    """Every output defined so far; ``pw.run()`` runs them all."""
+    """Every output and table defined so far; ``pw.run()`` runs the outputs.
+
+    ``pw.run_all()`` also evaluates every table without an output, so that its
+    errors surface (as Pathway does). ``static_universes`` gives static tables
+    with the same row ids one universe.
+    """
 
     def __init__(self) -> None:
         self.sinks: list[SinkNode] = []
+        self.nodes: list[Node] = []
+        self.static_universes: dict[Any, Universe] = {}
+        self.computed: set[int] = set()
 
     def add_sink(self, node: SinkNode) -> None:
         """Registers an output."""
         self.sinks.append(node)
 
+    def add_node(self, node: Node) -> None:
+        """Registers a table's node (for ``run_all``)."""
+        if not any(n is node for n in self.nodes[-4:]):
+            self.nodes.append(node)
+
+    def leaves(self) -> list[Node]:
+        """Table nodes that no other registered node or output reads."""
+        used = {p.id for n in [*self.nodes, *self.sinks] for p in n.inputs}
+        leaves: dict[int, Node] = {n.id: n for n in self.nodes if n.id not in used}
+        return list(leaves.values())
+
     def clear(self) -> None:
-        """Forgets every output (between independent pipelines, e.g. in tests)."""
+        """Forgets every output and table (between independent pipelines, e.g. in tests)."""
         self.sinks.clear()
+        self.nodes.clear()
+        self.static_universes.clear()
+        self.computed.clear()
+
+    def mark_computed(self, sinks: list[Node]) -> None:
+        """Records the nodes a run computes (every ancestor of ``sinks``)."""
+        todo = list(sinks)
+        while todo:
+            node = todo.pop()
+            if node.id not in self.computed:
+                self.computed.add(node.id)
+                todo.extend(node.inputs)
+
+
+def warn_if_some_operators_unused() -> None:
+    """Warns (as Pathway does) if some tables were defined but no run computed them."""
+    if any(n.id not in G.computed for n in G.nodes):
+        warnings.warn("There are operators in the computation graph that haven't been used. "
+                      "Use pathway.run() (or similar) to run the computation involving these "
+                      "nodes.", stacklevel=2)
 
 
 G = ParseGraph()

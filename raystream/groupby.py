@@ -8,38 +8,92 @@ producing ``_r0 = sum(_a0)`` and ``_r1 = count()``; a map computing the final
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from raystream.errors import ApiValueError, api_error
+from raystream import dtypes as dt
+from raystream.actors.kernels.reduce import AggSpec
+from raystream.errors import ApiTypeError, ApiValueError, api_error
 from raystream.expressions import (
     ColumnExpression,
     ColumnReference,
+    IdReference,
     InputColumn,
     ThisReference,
+    ThisStar,
     wrap,
 )
-from raystream.graph import ColumnInfo, MapNode, ReduceNode
-from raystream.reducers import AggSpec, ReducerExpression, find_reducers
-from raystream.table import Table, check_column_name
+from raystream.graph import ColumnInfo, MapNode, ReduceNode, RekeyNode
+from raystream.names import check_column_name
+from raystream.reducers import ReducerExpression, find_reducers
+
+if TYPE_CHECKING:
+    from raystream.table import Table
 
 
 class GroupedTable:
     """A table grouped by columns, waiting for ``reduce``."""
 
-    def __init__(self, table: Table, groups: list[Any]) -> None:
-        self._table = table
+    def __init__(self, table: Table, groups: list[Any], id_column: Any = None) -> None:
         self._groups: list[str] = []
+        self._id: str | None = None
+        extra: dict[str, Any] = {}
+        groups = [g for group in groups for g in
+                  ([table[n] for n in group.names(table.column_names())]
+                   if isinstance(group, ThisStar) else [group])]
+        if id_column is not None and not isinstance(id_column, (ColumnReference, IdReference,
+                                                                ThisReference)):
+            raise api_error(ApiValueError, "groupby(id=...) takes a column reference")
+        if id_column is not None and not groups:
+            groups = [id_column]
         for group in groups:
-            if not isinstance(group, (ColumnReference, ThisReference, str)):
+            if not isinstance(group, str) and not isinstance(group, IdReference):
+                found = table._resolve(group).dtype if isinstance(
+                    group, (ColumnReference, ThisReference)) else None
+                if found is not None and dt.is_future(found):
+                    raise api_error(ApiTypeError, f"Using column of type "
+                                                  f"{dt.pathway_repr(found)} is not allowed "
+                                                  "here. Consider applying `await_futures()` "
+                                                  "to the table first.")
+        for group in groups:
+            if isinstance(group, IdReference):
+                extra["_gid"] = group
+            elif not isinstance(group, (ColumnReference, ThisReference, str)):
                 raise api_error(ApiValueError, "groupby takes column references "
                                                "(compute expressions with select first)")
-            ref = table[group] if isinstance(group, str) else group
-            self._groups.append(table._resolve(ref).name)  # type: ignore[attr-defined]
+        if id_column is not None and not isinstance(id_column, IdReference):
+            if not any(_same(g, id_column) for g in groups):
+                raise api_error(ApiValueError, "groupby(id=...) must be one of the grouping "
+                                               "columns")
+        if extra or _foreign(table, groups):
+            table = table._map({**extra, **{f"_g{i}": g for i, g in enumerate(groups)
+                                            if not isinstance(g, (IdReference, str))
+                                            and _foreign(table, [g])}}, keep=True, check=False)
+        self._table = table
+        for i, group in enumerate(groups):
+            if isinstance(group, IdReference):
+                name = "_gid"
+            elif f"_g{i}" in table._columns:
+                name = f"_g{i}"
+            else:
+                ref = table[group] if isinstance(group, str) else group
+                name = table._resolve(ref).name  # type: ignore[attr-defined]
+            self._groups.append(name)
+            if (id_column is not None and _same(group, id_column)) or \
+                    isinstance(group, IdReference):
+                self._id = name
 
     def reduce(self, *args: Any, **kwargs: Any) -> Table:
         """One row per group with the given columns (group columns and reducers)."""
         outputs: dict[str, ColumnExpression] = {}
         for arg in args:
+            if isinstance(arg, ThisStar):
+                for name in arg.names([g for g in self._groups if not g.startswith("_g")]):
+                    outputs[name] = ThisReference(name)
+                continue
+            if isinstance(arg, ReducerExpression) and isinstance(
+                    arg.arg, (ColumnReference, ThisReference)):
+                outputs[arg.arg.name] = arg
+                continue
             if not isinstance(arg, (ColumnReference, ThisReference)):
                 raise api_error(ApiValueError, "positional arguments of reduce must be "
                                                "grouping columns; name other expressions")
@@ -47,13 +101,14 @@ class GroupedTable:
         for name, value in kwargs.items():
             check_column_name(name)
             outputs[name] = wrap(value)
-        return _Planner(self._table, self._groups).build(outputs)
+        return _Planner(self._table, self._groups, self._id).build(outputs)
 
 
 class _Planner:
-    def __init__(self, table: Table, groups: list[str]) -> None:
+    def __init__(self, table: Table, groups: list[str], id_column: str | None = None) -> None:
         self.table = table
         self.groups = groups
+        self.id_column = id_column
         self.pre: list[tuple[str, ColumnExpression]] = [
             (g, InputColumn(g, table._columns[g].dtype)) for g in groups]
         self.aggs: list[AggSpec] = []
@@ -70,7 +125,11 @@ class _Planner:
                             aggs=list(self.aggs))
         post_outputs = [(n, e) for n, e in finals.items()]
         post_columns = {n: ColumnInfo(e.dtype) for n, e in post_outputs}
-        return Table(MapNode([reduce], post_columns, outputs=post_outputs))
+        if self.id_column is not None:
+            key = (InputColumn(self.id_column, dt.POINTER),)
+            return type(table)(RekeyNode([reduce], post_columns, outputs=post_outputs, key=key,
+                                         raw_key=True))
+        return type(table)(MapNode([reduce], post_columns, outputs=post_outputs))
 
     def _final(self, expr: ColumnExpression) -> ColumnExpression:
         """Resolves an output expression over the reduce's output columns."""
@@ -90,6 +149,9 @@ class _Planner:
                                  reducer.skip_nones))
         self.agg_dtypes[out] = resolved.dtype
         reducer._agg_out = out  # type: ignore[attr-defined]
+        arg = resolved.arg  # type: ignore[attr-defined]
+        reducer._final_dtype = reducer.final_dtype(  # type: ignore[attr-defined]
+            resolved.dtype, None if arg is None else arg.dtype)
 
     def _rewrite(self, expr: ColumnExpression) -> ColumnExpression:
         def bind(ref: ColumnExpression) -> ColumnExpression:
@@ -105,7 +167,11 @@ def _substitute(expr: ColumnExpression, agg_dtypes: dict) -> ColumnExpression:
     """Replaces each reducer call by a reference to its aggregate column."""
     if isinstance(expr, ReducerExpression):
         out = expr._agg_out  # type: ignore[attr-defined]
-        return InputColumn(out, agg_dtypes[out])
+        column = InputColumn(out, agg_dtypes[out])
+        if expr.post is None:
+            return column
+        from raystream.udfs import Apply  # noqa: PLC0415
+        return Apply(expr.post, (column,), {}, expr._final_dtype)  # type: ignore[attr-defined]
     children = expr.children()
     if not children:
         return expr
@@ -116,3 +182,21 @@ def _substitute(expr: ColumnExpression, agg_dtypes: dict) -> ColumnExpression:
     if hasattr(clone, "kwargs"):
         clone.kwargs = {k: _substitute(v, agg_dtypes) for k, v in clone.kwargs.items()}
     return clone
+
+
+def _same(a: Any, b: Any) -> bool:
+    """True if two groupby arguments name the same column."""
+    name = getattr(a, "name", a)
+    return name == getattr(b, "name", b)
+
+
+def _foreign(table: Table, groups: list[Any]) -> bool:
+    """True if a grouping column belongs to another table over the same rows."""
+    for group in groups:
+        owner = getattr(group, "table", None)
+        if isinstance(group, ColumnReference) and owner is not None and owner is not table:
+            info = owner._columns.get(group.name)
+            if info is not None and all(c.lineage is not info.lineage
+                                        for c in table._columns.values()):
+                return True
+    return False

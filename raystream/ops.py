@@ -32,6 +32,15 @@ class Op:
 
 
 OPS: dict[str, Op] = {}
+LAZY: dict[str, Callable[[Any, pa.RecordBatch], Value]] = {}
+"""Operations that evaluate their arguments themselves (only where needed): see lazy.py."""
+
+HOOKS: dict[str, Callable[..., Any]] = {}
+"""Expression kinds defined in modules that build on :mod:`raystream.expressions`,
+registered when they are imported (``raystream/__init__`` imports them all), so that
+expressions can create them without importing them back: ``python_call`` /
+``needs_python`` / ``make_tuple`` (pyops.py), ``str`` / ``num`` / ``dt`` namespaces
+(namespaces.py), ``static_table_from_rows`` (static.py, for ``Table.empty``)."""
 
 
 def register(name: str, typer: Callable, kernel: Callable) -> None:
@@ -255,16 +264,33 @@ def _cast_typer(types: list[DType], params: tuple) -> DType:
 
 
 def _cast(args: list[Value], params: tuple) -> Value:
+    """Python's conversions: ``int(10.9) == 10``, ``str(True) == "True"``, ``bool("x")``."""
     target: DType = params[0]
     value = args[0]
-    if target.name == "str" and pa.types.is_floating(value.type):
-        return pc.cast(value, pa.string())
+    source = value.type
+    if target.name == "int" and pa.types.is_floating(source):
+        return pc.cast(pc.trunc(value), pa.int64())
+    if target.name == "str" and (pa.types.is_floating(source) or pa.types.is_boolean(source)):
+        return pa.array([None if v is None else str(v) for v in value.to_pylist()], pa.string())
+    if target.name == "bool" and pa.types.is_string(source):
+        return pc.greater(pc.utf8_length(value), 0)
+    if target.name == "int" and pa.types.is_string(source):
+        return pc.cast(pc.utf8_trim_whitespace(value), pa.int64())
     return pc.cast(value, target.arrow)
 
 
 register("cast", _cast_typer, _cast)
-register("to_string", lambda t, p: dt.STR.with_optional(t[0].optional),
-         lambda a, p: pc.cast(a[0], pa.string()))
+def _to_string(args: list[Value], _params: tuple) -> Value:
+    """``str(value)`` per row, as Python prints it (``None`` gives ``"None"``)."""
+    value = args[0]
+    if pa.types.is_string(value.type) and not value.null_count:
+        return value
+    if pa.types.is_integer(value.type) and not value.null_count:
+        return pc.cast(value, pa.string())
+    return pa.array([str(v) for v in value.to_pylist()], pa.string())
+
+
+register("to_string", lambda t, p: dt.STR, _to_string)
 
 
 def fill_to_length(value: Value, n: int, dtype: DType) -> pa.Array:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import inspect
 import logging
+import os
 import signal
 import threading
 import time as _time
@@ -11,13 +13,20 @@ import uuid
 from types import FrameType
 from typing import Any
 
+from raystream.actors.local import run_local
 from raystream.actors.placement import SPREAD, check_options
-from raystream.actors.runtime import Pipeline, PipelineError, cluster_cpus
-from raystream.engine.planner import Planner, PlanOptions
+from raystream.actors.runtime import CheckpointSettings, Pipeline, PipelineError
+from raystream.connectors.memory import MemorySourceSpec
 from raystream.errors import ApiValueError, api_error
-from raystream.graph import G, SinkNode
+from raystream.graph import G, Node, SinkNode, SourceNode
+from raystream.persistence import Config
+from raystream.planner import Planner, PlanOptions
 
 log = logging.getLogger("raystream")
+
+DEFAULT_MAX_RESTARTS = 10
+DEFAULT_INTERVAL_MS = 0
+"""In-run checkpoints (no persistence_config): one per commit time, as persistence's default."""
 
 
 class MonitoringLevel(enum.Enum):
@@ -33,38 +42,121 @@ class MonitoringLevel(enum.Enum):
 def build_plan(sinks: list[SinkNode], *, terminate_on_error: bool = False,
                reduce_parallelism: int | None = None, fuse_into_readers: bool = False,
                name: str | None = None, **runtime: Any) -> Any:
-    """Plans ``sinks`` into a PhysicalPlan (exposed for tests and tools)."""
+    """Plans ``sinks`` into a PhysicalPlan (pure: no Ray, no source is contacted)."""
     if not sinks:
         raise api_error(ApiValueError, "nothing to run: define an output (pw.io.*.write, "
                                        "pw.io.subscribe) before pw.run()")
-    parallelism = reduce_parallelism or max(1, min(cluster_cpus(), 4))
+    runtime.pop("runtime", None)
     options = PlanOptions(name=name or f"rs-{uuid.uuid4().hex[:6]}",
-                          reduce_parallelism=parallelism, fuse_into_readers=fuse_into_readers,
+                          reduce_parallelism=reduce_parallelism,
+                          fuse_into_readers=fuse_into_readers,
                           terminate_on_error=terminate_on_error, runtime=runtime)
     return Planner(options).plan(sinks)
 
 
-def start(sinks: list[SinkNode] | None = None, **options: Any) -> Pipeline:
+def start(sinks: list[SinkNode] | None = None, *, persistence_config: Any = None,
+          max_restarts: int = DEFAULT_MAX_RESTARTS, **options: Any) -> Pipeline:
     """Starts the pipeline of ``sinks`` (default: every output) and returns it running."""
     plan = build_plan(list(G.sinks) if sinks is None else sinks, **options)
-    return Pipeline(plan).start()
+    settings = checkpoint_settings(persistence_config, max_restarts, options.get("name"))
+    return Pipeline(plan, settings).start()
+
+
+def checkpoint_settings(persistence_config: Any, max_restarts: int,
+                        name: str | None) -> CheckpointSettings:
+    """Checkpoint storage and interval from ``pw.run``'s arguments.
+
+    Without a ``persistence_config`` checkpoints are kept in the driver's memory:
+    a failed actor is recovered within the run, but nothing survives the driver.
+    With one, the pipeline's persistent id is ``name`` (``pw.run(name=...)``),
+    default ``"pipeline"``: one storage root holds one pipeline unless named.
+    """
+    if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
+        raise api_error(ApiValueError, f"pw.run: max_restarts must be an int >= 0, "
+                                       f"got {max_restarts!r}")
+    if persistence_config is None:
+        return CheckpointSettings(None, DEFAULT_INTERVAL_MS, max_restarts)
+    if not isinstance(persistence_config, Config):
+        raise api_error(ApiValueError, "pw.run: persistence_config must be a "
+                                       f"pw.persistence.Config, got "
+                                       f"{type(persistence_config).__name__}")
+    store = persistence_config.open_store(_persistent_id(name))
+    return CheckpointSettings(store, persistence_config.snapshot_interval_ms, max_restarts)
+
+
+def _persistent_id(name: str | None) -> str:
+    if name is None:
+        return "pipeline"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return safe or "pipeline"
+
+
+def _all_static(sinks: list[SinkNode]) -> bool:
+    """True if every source the sinks read is an in-memory table."""
+    seen: set[int] = set()
+    todo: list[Node] = list(sinks)
+    while todo:
+        node = todo.pop()
+        if node.id in seen:
+            continue
+        seen.add(node.id)
+        if isinstance(node, SourceNode) and not isinstance(node.source.spec, MemorySourceSpec):
+            return False
+        todo.extend(node.inputs)
+    return True
+
+
+def execute(sinks: list[SinkNode], timeout_s: float | None = None, **options: Any) -> None:
+    """Runs the pipeline of ``sinks`` to its end.
+
+    Pipelines of static tables only run in this process with the same kernels
+    (no actors to start) unless ``runtime="ray"`` (or ``RAYSTREAM_RUNTIME=ray``)
+    or a ``persistence_config`` is given; every other pipeline is deployed on Ray.
+    """
+    runtime = options.pop("runtime", None) or os.environ.get("RAYSTREAM_RUNTIME", "auto")
+    if runtime not in ("auto", "local", "ray"):
+        raise api_error(ApiValueError, f"runtime must be 'auto', 'local' or 'ray', got "
+                                       f"{runtime!r}")
+    G.mark_computed(list(sinks))
+    static = _all_static(sinks)
+    if options.get("terminate_on_error") is None:  # streams go on, batch computations stop
+        options["terminate_on_error"] = static
+    if runtime != "ray" and static and options.get("persistence_config") is None:
+        options["reduce_parallelism"] = 1
+        options.pop("persistence_config", None)
+        options.pop("max_restarts", None)
+        run_local(build_plan(sinks, **options))
+        return
+    if runtime == "local":
+        raise api_error(ApiValueError, "runtime='local' needs static sources only")
+    run_pipeline(start(sinks, **options), timeout_s)
 
 
 def run(*, monitoring_level: MonitoringLevel = MonitoringLevel.AUTO,
         with_http_server: bool = False, default_logging: bool = True,
-        persistence_config: Any = None, terminate_on_error: bool = False,
-        timeout_s: float | None = None, **options: Any) -> None:
+        persistence_config: Any = None, terminate_on_error: bool | None = None,
+        timeout_s: float | None = None, max_restarts: int = DEFAULT_MAX_RESTARTS,
+        **options: Any) -> None:
     """Runs every output defined so far until the sources end (or Ctrl-C).
 
     Args:
         monitoring_level: ``MonitoringLevel.NONE`` turns the status line off.
         with_http_server: Accepted for compatibility (use the Ray dashboard).
         default_logging: Accepted for compatibility.
-        persistence_config: Not supported yet; must be None.
-        terminate_on_error: Stop at the first bad record, raising an error
-            that names its source and position (default: log it to
-            ``pw.global_error_log()`` and go on).
+        persistence_config: ``pw.persistence.Config``: checkpoints go to its
+            backend, and a run started again with the same storage continues
+            exactly where the last checkpoint left off. Without it,
+            checkpoints stay in the driver's memory (recovery within the run).
+        terminate_on_error: Stop at the first bad record or failing row,
+            raising an error that names its source and position (or operator
+            and line). False: log it to ``pw.global_error_log()`` and go on.
+            Default (None): False when any source streams, so a bad row never
+            stops a streaming pipeline; True when every source is a static
+            table (a batch computation fails loudly, as in Pathway).
         timeout_s: Stop the pipeline cleanly after this many seconds.
+        max_restarts: Consecutive recoveries (rollbacks to the last checkpoint
+            after an actor died or failed) with no checkpoint completed in
+            between that end the run with an error; 0 turns recovery off.
         **options: ``reduce_parallelism``, ``fuse_into_readers``, ``name``
             (pipeline name in actor names and metrics), ``resources`` (Ray
             actor options per kind: ``reader``, ``operator``, ``sink``,
@@ -77,16 +169,14 @@ def run(*, monitoring_level: MonitoringLevel = MonitoringLevel.AUTO,
     cleanly: readers end their stream, sinks write and flush the last commit
     time, source positions are committed. A second signal kills the actors at once.
     """
-    if persistence_config is not None:
-        raise api_error(ApiValueError, "persistence_config is not supported; source positions "
-                                       "are committed to the source system instead")
     try:
         check_options(options.get("resources"), options.get("placement", SPREAD))
     except ValueError as exc:
         raise api_error(ApiValueError, f"pw.run: {exc}") from None
-    pipeline = start(terminate_on_error=terminate_on_error,
-                     monitoring=monitoring_level != MonitoringLevel.NONE, **options)
-    run_pipeline(pipeline, timeout_s)
+    extra = options.pop("_extra_sinks", [])
+    execute(list(G.sinks) + extra, timeout_s, terminate_on_error=terminate_on_error,
+            monitoring=monitoring_level != MonitoringLevel.NONE,
+            persistence_config=persistence_config, max_restarts=max_restarts, **options)
 
 
 class HardStop(BaseException):
@@ -173,5 +263,18 @@ def run_pipeline(pipeline: Pipeline, timeout_s: float | None = None) -> None:
 
 
 def run_all(**kwargs: Any) -> None:
-    """Same as :func:`run`."""
-    run(**kwargs)
+    """Runs every output and evaluates every table defined so far (``pw.run_all``).
+
+    Unlike :func:`run`, tables without an output are computed too, so an error
+    in any of them surfaces (as in Pathway).
+    """
+    from raystream.connectors.file_sink import NullSinkSpec  # noqa: PLC0415
+    from raystream.io._base import SinkDescriptor  # noqa: PLC0415
+
+    leaves = G.leaves()
+    extra = [SinkNode(leaves, {}, sink=SinkDescriptor("null", "run_all", NullSinkSpec()))] \
+        if leaves else []
+    run(_extra_sinks=extra, **kwargs)
+
+
+run_all.__signature__ = inspect.signature(run)  # type: ignore[attr-defined] # same options

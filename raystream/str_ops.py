@@ -15,10 +15,11 @@ from raystream.ops import Value, register
 
 
 def _str_typer(result: DType, name: str) -> Callable:
-    def typer(types: list[DType], _params: tuple) -> DType:
+    def typer(types: list[DType], params: tuple) -> DType:
         if types[0].name != "str" and not types[0].is_any:
             raise TypeError(f".str.{name}() needs a str column, got {types[0]}")
-        return result.with_optional(types[0].optional)
+        parsed_optional = name.startswith("parse_") and bool(params and params[0])
+        return result.with_optional(types[0].optional or parsed_optional)
     return typer
 
 
@@ -41,6 +42,46 @@ def _parse_or_none(values: Value, target: pa.DataType) -> Value:
     return pa.array(out, target)
 
 
+def _window(values: Value, params: tuple) -> Value:
+    """``text[start:end]`` for ``params = (sub, start, end)``."""
+    start, end = (params[1:3] + (None, None))[:2]
+    if start is None and end is None:
+        return values
+    return pc.utf8_slice_codeunits(values, start or 0, end)
+
+
+def _find(values: Value, params: tuple, reverse: bool) -> Value:
+    """Index of ``sub`` in ``text[start:end]`` as an index of ``text`` (-1 if absent)."""
+    sub = params[0]
+    window = _window(values, params)
+    if reverse:
+        found = pc.find_substring(pc.utf8_reverse(window), sub[::-1])
+        found = pc.if_else(pc.less(found, 0), found,
+                           pc.subtract(pc.subtract(pc.utf8_length(window), len(sub)), found))
+    else:
+        found = pc.find_substring(window, sub)
+    start = (params[1:2] or (None,))[0] or 0
+    if start:
+        length = pc.utf8_length(values)
+        offset = pc.max_element_wise(pc.add(length, start), 0) if start < 0 else \
+            pc.min_element_wise(length, start)
+        found = pc.if_else(pc.less(found, 0), found, pc.add(found, offset))
+    return pc.cast(found, pa.int64())
+
+
+def _parse_bool(values: Value, params: tuple) -> Value:
+    optional, true_values, false_values = (params + (False, ("on", "true", "yes", "1"),
+                                                     ("off", "false", "no", "0"))[len(params):])
+    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(values))
+    is_true = pc.is_in(lowered, pa.array(list(true_values), pa.string()))
+    is_false = pc.is_in(lowered, pa.array(list(false_values), pa.string()))
+    known = pc.or_(is_true, is_false)
+    if not optional and not pc.all(pc.or_(known, pc.is_null(values))).as_py():
+        bad = values.filter(pc.and_(pc.invert(known), pc.is_valid(values)))[0]
+        raise ValueError(f"cannot parse {bad.as_py()!r} as bool")
+    return pc.if_else(known, is_true, pa.scalar(None, pa.bool_()))
+
+
 _STR_METHODS: dict[str, tuple[DType, Callable[[list[Value], tuple], Value]]] = {
     "lower": (dt.STR, lambda a, p: pc.utf8_lower(a[0])),
     "upper": (dt.STR, lambda a, p: pc.utf8_upper(a[0])),
@@ -53,8 +94,10 @@ _STR_METHODS: dict[str, tuple[DType, Callable[[list[Value], tuple], Value]]] = {
     "startswith": (dt.BOOL, lambda a, p: pc.starts_with(a[0], p[0])),
     "endswith": (dt.BOOL, lambda a, p: pc.ends_with(a[0], p[0])),
     "contains": (dt.BOOL, lambda a, p: pc.match_substring(a[0], p[0])),
-    "count": (dt.INT, lambda a, p: pc.cast(pc.count_substring(a[0], p[0]), pa.int64())),
-    "find": (dt.INT, lambda a, p: pc.cast(pc.find_substring(a[0], p[0]), pa.int64())),
+    "count": (dt.INT, lambda a, p: pc.cast(pc.count_substring(_window(a[0], p), p[0]),
+                                           pa.int64())),
+    "find": (dt.INT, lambda a, p: _find(a[0], p, reverse=False)),
+    "rfind": (dt.INT, lambda a, p: _find(a[0], p, reverse=True)),
     "replace": (dt.STR, lambda a, p: pc.replace_substring(a[0], p[0], p[1],
                                                           max_replacements=p[2])),
     "removeprefix": (dt.STR, lambda a, p: pc.if_else(pc.starts_with(a[0], p[0]),
@@ -65,7 +108,7 @@ _STR_METHODS: dict[str, tuple[DType, Callable[[list[Value], tuple], Value]]] = {
     "slice": (dt.STR, lambda a, p: pc.utf8_slice_codeunits(a[0], p[0], p[1])),
     "parse_int": (dt.INT, _parse(pa.int64())),
     "parse_float": (dt.FLOAT, _parse(pa.float64())),
-    "parse_bool": (dt.BOOL, _parse(pa.bool_())),
+    "parse_bool": (dt.BOOL, lambda a, p: _parse_bool(a[0], p)),
 }
 
 for _name, (_result, _kernel) in _STR_METHODS.items():
@@ -81,7 +124,7 @@ def _json_typer(types: list[DType], params: tuple) -> DType:
 
 
 def _json_get(args: list[Value], params: tuple) -> Value:
-    key, default = params
+    key, default = params[:2]
     out = []
     for text in args[0].to_pylist():
         value = _lookup(None if text is None else json.loads(text), key)

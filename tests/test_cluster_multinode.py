@@ -3,9 +3,9 @@
 The cluster (fixture ``ray_cluster``) is a head node with ``{"head_node": 1}``
 and a worker with ``{"worker_node": 1}``. The job is
 ``examples/cluster/kafka_totals.py`` over a 4-partition topic: one reader per
-partition, a fused filter per reader (forward routing), a keyed reduce and a
-JSON-lines sink. The test checks with Ray's state API that the readers run on
-both nodes and each filter on its reader's node, then stops the job with
+partition, the filter and the reduce's combiner fused into each reader, a
+keyed reduce and a JSON-lines sink. The test checks with Ray's state API that
+the readers run on both nodes and no filter actor exists, then stops the job with
 ``ray job stop`` and checks the result and the committed offsets.
 """
 
@@ -66,9 +66,10 @@ def state(output: Path) -> dict[tuple, int]:
     return dict(fold_jsonl(output, ["key", "total", "n"])) if output.exists() else {}
 
 
-def lag_partitions(cluster: LocalRayCluster, name: str) -> set[str]:
+def lag_partitions(cluster: LocalRayCluster, name: str,
+                   metric: str = "ray_raystream_consumer_lag_records") -> set[str]:
     """Partitions whose reader's lag gauge reached a node's Prometheus endpoint."""
-    found = samples(cluster.metrics_text(), "ray_raystream_consumer_lag_records", name)
+    found = samples(cluster.metrics_text(), metric, name)
     return {labels["partition"] for labels, value in found if value >= 0}
 
 
@@ -79,7 +80,7 @@ def node_kinds(cluster: LocalRayCluster) -> dict[str, str]:
 
 
 def placement(cluster: LocalRayCluster, name: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Partition -> node of the alive readers, and instance -> node of the fused filters."""
+    """Partition -> node of the alive readers, and instance -> node of filter actors."""
     readers, filters = {}, {}
     for actor in cluster.actors(f"{name}:"):
         if actor["state"] != "ALIVE":
@@ -122,12 +123,14 @@ def test_kafka_job_spreads_readers_over_two_nodes_and_stops_cleanly(
         assert sorted(readers) == ["0", "1", "2", "3"], readers
         assert {kinds[node] for node in readers.values()} == {"head", "worker"}, \
             "readers are spread over both nodes"
-        assert sorted(filters) == ["0", "1", "2", "3"], filters
-        assert [filters[str(i)] for i in range(PARTITIONS)] == \
-            [readers[str(i)] for i in range(PARTITIONS)], "each filter runs next to its reader"
+        assert filters == {}, "the filter runs inside each reader (fused with the combiner)"
         every = {str(i) for i in range(PARTITIONS)}
         ray_cluster.wait_job(name, lambda: lag_partitions(ray_cluster, name) == every, 90,
                              "Kafka lag gauges of all 4 readers on the metrics ports")
+        ray_cluster.wait_job(
+            name, lambda: lag_partitions(ray_cluster, name,
+                                         "ray_raystream_partition_lag_records") == every, 90,
+            "per-partition Kafka lag gauges of all 4 partitions")
         produce(kafka_broker, topic, second)
         ray_cluster.wait_job(name, lambda: state(output) == reference(first + second), 120,
                              "all totals")

@@ -38,7 +38,9 @@ def test_paused_reader_polls_without_reading_and_resumes_in_place(kafka_broker,
             batch = reader.read_batch(150 - len(seen), 1.0)
             seen += batch.batch.column("data").to_pylist() if batch else []
         before = reader.position()
-        assert reader.metrics() == {"lag_records": 250.0}  # the lag gauge, from cached marks
+        assert reader.metrics()["lag_records"] == 250.0  # the lag gauge, from cached marks
+        lags = reader.partition_lags()
+        assert set(lags) == {"0", "1"} and sum(lags.values()) == 250
         reader.pause()
         produce(settings, unique_name, [f"m{i}" for i in range(400, 600)],
                 partition=[i % 2 for i in range(400, 600)])
@@ -53,11 +55,12 @@ def test_paused_reader_polls_without_reading_and_resumes_in_place(kafka_broker,
             batch = reader.read_batch(1000, 0.5)
             seen += batch.batch.column("data").to_pylist() if batch else []
         assert reader.read_batch(1000, 1.0) is None
-        assert reader.metrics() == {"lag_records": 0.0}
+        assert reader.metrics()["lag_records"] == 0.0
+        assert reader.partition_lags() == {"0": 0, "1": 0}
     finally:
         reader.close()
     assert sorted(seen) == sorted(f"m{i}" for i in range(600))
-    assert reader.position() == {"0": 300, "1": 300}
+    assert reader.position() == {"0": {"offset": 300}, "1": {"offset": 300}}
 
 
 @pytest.mark.ray

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from raystream.actors.runtime import PipelineError
+from raystream.actors.runtime import Pipeline, PipelineError
 from raystream.connectors.kafka_client import (
     KafkaSettingsError,
     KafkaTopicError,
@@ -53,16 +53,21 @@ def test_unknown_keyword_is_a_type_error() -> None:
         pw.io.kafka.read(SETTINGS, "topic", topic_nmae="x")
 
 
-def plan_reading(settings: dict, topic: str) -> None:
+def start_reading(settings: dict, topic: str) -> None:
+    """Plans (no broker contact) and starts: the partitions are listed at start."""
     pw.io.null.write(pw.io.kafka.read(settings, topic))
-    build_plan(list(G.sinks))
+    pipeline = Pipeline(build_plan(list(G.sinks)))
+    try:
+        pipeline.start()
+    finally:
+        pipeline.shutdown()
 
 
 def test_missing_topic_names_the_existing_ones(kafka_broker, ray_session, unique_name) -> None:
     kafka_broker.create_topic(unique_name)
     settings = {**kafka_broker.client_settings(), "group.id": "g"}
     with pytest.raises(KafkaTopicError) as error:
-        plan_reading(settings, unique_name + "-typo")
+        start_reading(settings, unique_name + "-typo")
     assert f"topic '{unique_name}-typo' does not exist" in str(error.value)
     assert unique_name in str(error.value).split("existing topics:")[1]
 
@@ -70,13 +75,13 @@ def test_missing_topic_names_the_existing_ones(kafka_broker, ray_session, unique
 def test_unknown_setting_is_reported_before_connecting(kafka_broker, ray_session) -> None:
     settings = {**kafka_broker.client_settings(), "group.id": "g", "fetch.wait.max.mss": 5}
     with pytest.raises(KafkaSettingsError, match='No such configuration property: "fetch.wait'):
-        plan_reading(settings, "whatever")
+        start_reading(settings, "whatever")
 
 
 def test_unreachable_broker_fails_within_the_timeout(ray_session) -> None:
     started = time.monotonic()
     with pytest.raises(KafkaUnavailableError, match="127.0.0.1:9.*within 10 s"):
-        plan_reading({**SETTINGS, "log_level": 0}, "whatever")
+        start_reading({**SETTINGS, "log_level": 0}, "whatever")
     assert time.monotonic() - started < 20
 
 
@@ -91,3 +96,11 @@ def test_unreachable_broker_on_write_fails_the_run(ray_session) -> None:
 def test_redpanda_is_kafka() -> None:
     assert pw.io.redpanda.read is pw.io.kafka.read
     assert pw.io.redpanda.write is pw.io.kafka.write
+
+
+def test_planning_contacts_no_broker() -> None:
+    pw.io.null.write(pw.io.kafka.read({**SETTINGS, "log_level": 0}, "whatever"))
+    started = time.monotonic()
+    plan = build_plan(list(G.sinks))  # an unreachable broker: planning must not notice
+    assert time.monotonic() - started < 2
+    assert plan.stages[0].groups == ()  # partitions are listed when the pipeline starts

@@ -82,7 +82,7 @@ def test_start_after_every_message_reads_only_new_ones(mock_kafka, ray_session, 
     pipeline = start()
     try:
         # Every reader must have opened (taken its start offsets) before new messages come.
-        wait_for(lambda: all(s["commits"] > 0 for s in reader_stats(pipeline)), 60,
+        wait_for(lambda: all(s["opens"] > 0 for s in reader_stats(pipeline)), 60,
                  "every reader to run")
         produce(settings, unique_name, [f"new{i}" for i in range(5)])
         wait_for(lambda: len(jsonl_rows(tmp_path / "out.jsonl")) >= 5, 60, "the new messages")

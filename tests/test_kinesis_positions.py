@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pyarrow as pa
 import pytest
-from raystream.connectors.base import ParseSpec
+from raystream.connectors.base import ParseSpec, ResumeError
 from raystream.connectors.kinesis import (
     CheckpointStore,
     ConnectionSettings,
@@ -105,3 +106,61 @@ def test_positions_of_a_deleted_and_recreated_stream_give_a_clear_error(kinesali
     reader = _spec(kinesalite, unique_name, tmp_path).open(["shardId-000000000000"])
     with pytest.raises(KinesisError, match="cannot resume shard shardId-000000000000 .* remove"):
         reader.read_batch(10, 0.5)
+
+
+# -- resuming at checkpointed positions (``open(shards, positions)``) ------------------------
+
+def _records(reader, batches: int | None = None, limit: int = 5) -> list[tuple[int, str]]:
+    """``(record id, data)`` of ``batches`` batches (None: until nothing comes in 0.3 s)."""
+    out: list[tuple[int, str]] = []
+    while batches is None or batches > 0:
+        batch = reader.read_batch(limit, 0.3)
+        if batch is None:
+            if batches is None:
+                return out
+            continue
+        out += list(zip(batch.record_ids.to_pylist(), batch.batch.column("data").to_pylist(),
+                        strict=True))
+        batches = None if batches is None else batches - 1
+    return out
+
+
+def test_two_shards_resumed_by_one_reader_each_read_exactly_the_rest(kinesalite, unique_name):
+    kinesalite.create_stream(unique_name, shards=2)
+    put_records(kinesalite.client(), unique_name, [f"r{i}" for i in range(60)])
+    spec = dataclasses.replace(_spec(kinesalite, unique_name, "unused"), state_dir=None)
+    shards = [p.id for p in spec.list_partitions()]
+    per_shard = {s: _records(spec.open([s])) for s in shards}
+    assert all(per_shard.values()) and sum(map(len, per_shard.values())) == 60
+    first = spec.open(shards)
+    head = _records(first, 3)
+    position = json.loads(json.dumps(first.position()))
+    assert set(position) == set(shards) and 0 < len(head) < 60
+    for shard in shards:
+        rest = _records(spec.open([shard], position))
+        mine = [r for r in head if r in per_shard[shard]]
+        assert mine + rest == per_shard[shard], "same records, same ids, in order"
+
+
+def test_a_position_wins_over_the_state_dir_and_a_closed_shard_stays_exhausted(
+        kinesalite, unique_name, tmp_path):
+    kinesalite.create_stream(unique_name, shards=1)
+    client = kinesalite.client()
+    put_records(client, unique_name, [f"r{i}" for i in range(6)])
+    spec = _spec(kinesalite, unique_name, tmp_path)
+    shard = "shardId-000000000000"
+    reader = spec.open([shard])
+    reader.commit(reader.position())  # the state_dir says: nothing read
+    assert _records(reader, 1, limit=4) == _records(spec.open([shard]), 1, limit=4)
+    after_four = json.loads(json.dumps(reader.position()))
+    assert [d for _, d in _records(spec.open([shard], after_four))] == ["r4", "r5"]
+    client.split_shard(StreamName=unique_name, ShardToSplit=shard,
+                       NewStartingHashKey=str(2**127))
+    assert _records(reader) and reader.exhausted()
+    ended = json.loads(json.dumps(reader.position()))
+    assert ended[shard]["end"] is True
+    again = spec.open([shard], ended)
+    assert again.exhausted() and again.read_batch(10, 0.0) is None
+    with pytest.raises(ResumeError, match=rf"src: kinesis stream={unique_name} shard={shard}: "
+                                          r"malformed .*'sequence' must be str or NoneType"):
+        spec.open([shard], {shard: {"sequence": 5, "end": False}})

@@ -63,13 +63,14 @@ class TickerSpec:
     def list_partitions(self) -> list[PartitionInfo]:
         return [PartitionInfo("0")]
 
-    def open(self, partitions: list[str]) -> TickerReader:
-        return TickerReader()
+    def open(self, partitions: list[str],
+             positions: dict[str, Any] | None = None) -> TickerReader:
+        return TickerReader(int((positions or {}).get("0", 0)))
 
 
 class TickerReader:
-    def __init__(self) -> None:
-        self.offset = 0
+    def __init__(self, offset: int = 0) -> None:
+        self.offset = offset
 
     def read_batch(self, max_records: int, timeout_s: float) -> ParsedBatch | None:
         time.sleep(min(timeout_s, 0.05))
@@ -81,8 +82,8 @@ class TickerReader:
         return ParsedBatch(pa.record_batch({"v": values}), pa.array(values.astype(np.uint64)),
                            errors=(error,), records=ROWS_PER_BATCH + 1)
 
-    def position(self) -> Any:
-        return self.offset
+    def position(self) -> dict[str, Any]:
+        return {"0": self.offset}
 
     def exhausted(self) -> bool:
         return False

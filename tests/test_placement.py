@@ -11,6 +11,7 @@ from raystream.actors.placement import (
     placement_requests,
 )
 from raystream.actors.plan import Channel, OperatorStage, PhysicalPlan, ReaderStage, SinkStage
+from raystream.actors.routing import Routing
 
 A, B, C = "aa" * 28, "bb" * 28, "cc" * 28  # node ids are 28-byte hex strings
 HEAD = Node(A, {"CPU": 2, "head_node": 1})
@@ -19,10 +20,12 @@ WORKER = Node(B, {"CPU": 2, "worker_node": 1})
 
 def plan(readers: int = 4, reduce_parallelism: int = 2, **options) -> PhysicalPlan:
     stages = [
-        ReaderStage(0, "kafka:t", None, [[str(i)] for i in range(readers)], None),
-        OperatorStage(1, "filter+select", None, [Channel(0, 0, "forward")], readers),
-        OperatorStage(2, "reduce(k)", None, [Channel(1, 0, "hash", ("k",))], reduce_parallelism),
-        SinkStage(3, "jsonlines:out", None, None, [Channel(2, 0, "gather")]),
+        ReaderStage(0, "kafka:t", None, None,
+                    groups=tuple((str(i),) for i in range(readers))),
+        OperatorStage(1, "filter+select", None, [Channel(0, 0, Routing.FORWARD)], readers),
+        OperatorStage(2, "reduce(k)", None, [Channel(1, 0, Routing.HASH, ("k",))],
+                      reduce_parallelism),
+        SinkStage(3, "jsonlines:out", None, None, [Channel(2, 0, Routing.GATHER)]),
     ]
     return PhysicalPlan("p", stages, options=options)
 

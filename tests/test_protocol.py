@@ -1,4 +1,4 @@
-"""The commit protocol state machine (no Ray): leases, closes, durability, commits."""
+"""The commit protocol state machine (no Ray): leases, closes, durability, backlog."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ def fixed_clock(start: int = 1000) -> CommitClock:
 
 def test_leases_are_even_and_increase_across_readers() -> None:
     protocol = CommitProtocol({"a": "s", "b": "s"}, ["k"], clock=fixed_clock())
-    times = [protocol.lease("a"), protocol.lease("b")]
-    times.append(protocol.close("a", times[0], 5, {"o": 5}))
-    times.append(protocol.close("b", times[1], 1, {"o": 1}))
+    times = [protocol.lease("a").next_time, protocol.lease("b").next_time]
+    times.append(protocol.close("a", times[0], 5, {"o": 5}).next_time)
+    times.append(protocol.close("b", times[1], 1, {"o": 1}).next_time)
     assert times == sorted(set(times))
     assert all(t % 2 == 0 for t in times)
 
@@ -28,32 +28,31 @@ def test_clock_never_goes_back_even_if_wall_clock_does() -> None:
     assert [clock.next() for _ in range(4)] == [5000, 5002, 5004, 9000]
 
 
-def test_positions_are_committed_only_after_every_sink_passed_their_time() -> None:
+def test_durable_frontier_is_the_minimum_over_sinks_and_reported_when_it_advances() -> None:
     protocol = CommitProtocol({"r": "s"}, ["k1", "k2"], clock=fixed_clock())
-    t1 = protocol.lease("r")
-    t2 = protocol.close("r", t1, 10, "pos-after-t1")
-    t3 = protocol.close("r", t2, 10, "pos-after-t2")
-    assert protocol.sink_flushed("k1", t3) == []  # k2 has made nothing durable yet
-    commits = protocol.sink_flushed("k2", t2)  # times < t2: covers t1 only
-    assert [(c.reader, c.position) for c in commits] == [("r", "pos-after-t1")]
-    commits = protocol.sink_flushed("k2", t3)
-    assert [c.position for c in commits] == ["pos-after-t2"]
-    assert protocol.sink_flushed("k2", t3) == []  # nothing committed twice
+    t1 = protocol.lease("r").next_time
+    t2 = protocol.close("r", t1, 10, "pos-after-t1").next_time
+    t3 = protocol.close("r", t2, 10, "pos-after-t2").next_time
+    assert protocol.sink_flushed("k1", t3) is None  # k2 has made nothing durable yet
+    assert protocol.sink_flushed("k2", t2) == t2
+    assert protocol.durable_frontier == t2
+    assert protocol.sink_flushed("k2", t2) is None  # nothing new
+    assert protocol.sink_flushed("k2", t3) == t3
 
 
-def test_end_of_stream_tells_every_reader_once() -> None:
+def test_end_of_stream_is_done_once_every_sink_reaches_end() -> None:
     protocol = CommitProtocol({"a": "s", "b": "s"}, ["k"], clock=fixed_clock())
-    ta, tb = protocol.lease("a"), protocol.lease("b")
-    protocol.close("a", ta, 1, "A", finished=True)
-    protocol.close("b", tb, 0, "B", finished=True)
-    commits = protocol.sink_flushed("k", END)
-    assert sorted((c.reader, c.position) for c in commits) == [("a", "A"), ("b", "B")]
+    ta, tb = protocol.lease("a").next_time, protocol.lease("b").next_time
+    assert protocol.close("a", ta, 1, "A", finished=True).next_time == END
+    assert not protocol.done
+    assert protocol.close("b", tb, 0, "B", finished=True).next_time == END
+    protocol.sink_flushed("k", END)
     assert protocol.done
 
 
 def test_misuse_is_rejected() -> None:
     protocol = CommitProtocol({"r": "s"}, ["k"], clock=fixed_clock())
-    t = protocol.lease("r")
+    t = protocol.lease("r").next_time
     with pytest.raises(ValueError, match="holds"):
         protocol.close("r", t + 2, 0, None)
     protocol.sink_flushed("k", t + 10)
@@ -102,8 +101,8 @@ def test_frontier_is_the_minimum_over_channels_and_never_goes_back() -> None:
 
 def test_a_reader_added_while_running_starts_above_every_frontier() -> None:
     protocol = CommitProtocol({"r": "s"}, ["k"], clock=fixed_clock())
-    t = protocol.lease("r")
-    next_time = protocol.close("r", t, 0, None)
+    t = protocol.lease("r").next_time
+    next_time = protocol.close("r", t, 0, None).next_time
     bound = protocol.add_reader("new", "s")
     assert bound >= next_time  # receivers' frontiers are <= the clock
-    assert protocol.lease("new") > bound
+    assert protocol.lease("new").next_time > bound

@@ -8,10 +8,9 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from raystream.actors.messages import DIFF, KEY
-
-from raystream.engine.reduce import ReduceError, ReduceKernel
-from raystream.reducers import AggSpec
+from raystream.actors.kernels.partial import PartialLayout
+from raystream.actors.kernels.reduce import AggSpec, ReduceError, ReduceKernel
+from raystream.connectors.batch import DIFF, KEY
 
 AGGS = [AggSpec("s", "sum", "v", pa.int64()), AggSpec("c", "count", None, pa.int64()),
         AggSpec("mn", "min", "v", pa.int64()), AggSpec("mx", "max", "v", pa.int64()),
@@ -116,3 +115,144 @@ def test_unique_with_different_values_is_an_error_naming_the_group() -> None:
     kernel.on_data(0, 2, batch([(1, 1, 3, 1), (2, 1, 3, 2)]))
     with pytest.raises(ReduceError, match=r"group \(3,\) has several values"):
         kernel.on_frontier(3)
+
+
+COMBINABLE = [a for a in AGGS if a.kind not in ("tuple", "any", "earliest", "latest")]
+
+
+def rows_of(emitted: list[tuple[int, pa.RecordBatch]]) -> list[tuple]:
+    """Every emitted row with its time, as plain values (the changelog, in order)."""
+    return [(time, *row) for time, out in emitted
+            for row in zip(*(out.column(n).to_pylist() for n in out.schema.names), strict=True)]
+
+
+def commit_rows(commits: list) -> list[list[tuple[int, int, int, int]]]:
+    """Turns (group, value, delete) ops into (key, diff, group, value) rows per commit."""
+    live: dict[int, tuple[int, int]] = {}
+    out, next_key = [], 1
+    for commit in commits:
+        rows = []
+        for group, value, delete in commit:
+            if delete and live:
+                key = sorted(live)[0]
+                g, v = live.pop(key)
+                rows.append((key, -1, g, v))
+            else:
+                live[next_key] = (group, value)
+                rows.append((next_key, 1, group, value))
+                next_key += 1
+        out.append(rows)
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(ops, min_size=1, max_size=4), st.integers(1, 5))
+def test_partial_rows_from_the_combiner_give_the_raw_rows_changelog(commits, pieces) -> None:
+    raw = ReduceKernel(["g"], COMBINABLE, [pa.int64()])
+    combined = ReduceKernel(["g"], COMBINABLE, [pa.int64()], partial_input=True)
+    layout = PartialLayout(("g",), tuple(COMBINABLE))
+    raw_out, combined_out = [], []
+    for time, rows in enumerate(commit_rows(commits), start=1):
+        raw.on_data(0, time, batch(rows))
+        size = -(-len(rows) // pieces) or 1
+        for start in range(0, len(rows), size):
+            combined.on_data(0, time, layout.partial(batch(rows[start:start + size])))
+        raw_out += raw.on_frontier(time + 1)
+        combined_out += combined.on_frontier(time + 1)
+    assert rows_of(combined_out) == rows_of(raw_out)
+
+
+def float_batch(rows: list[tuple[int, int, int, float | None]]) -> pa.RecordBatch:
+    keys, diffs, groups, values = zip(*rows, strict=True)
+    return pa.record_batch({KEY: pa.array(keys, pa.uint64()), DIFF: pa.array(diffs, pa.int64()),
+                            "g": pa.array(groups, pa.int64()), "v": pa.array(values, pa.float64())})
+
+
+def test_float_sums_do_not_depend_on_the_arrival_order_of_batches() -> None:
+    aggs = [AggSpec("s", "sum", "v", pa.float64()), AggSpec("a", "avg", "v", pa.float64())]
+    parts = [float_batch([(1, 1, 0, 0.1), (2, 1, 1, 1e16)]), float_batch([(3, 1, 0, 0.2)]),
+             float_batch([(4, 1, 0, 0.3), (5, 1, 1, 1.0)]), float_batch([(6, 1, 1, -1e16)])]
+    outputs = []
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]):
+        for combine in (False, True):
+            kernel = ReduceKernel(["g"], aggs, [pa.int64()], partial_input=combine)
+            layout = PartialLayout(("g",), tuple(aggs))
+            for i in order:
+                kernel.on_data(0, 2, layout.partial(parts[i]) if combine else parts[i])
+            outputs.append(rows_of(kernel.on_frontier(3)))
+    assert all(out == outputs[0] for out in outputs[1:])
+    sums = {row[3]: row[4] for row in outputs[0]}
+    assert sums[0] == pytest.approx(0.6)
+
+
+def test_none_values_are_skipped_by_value_reducers_and_counted_by_count() -> None:
+    aggs = [AggSpec("s", "sum", "v", pa.float64()), AggSpec("c", "count", None, pa.int64()),
+            AggSpec("mn", "min", "v", pa.float64()), AggSpec("mx", "max", "v", pa.float64()),
+            AggSpec("av", "avg", "v", pa.float64()),
+            AggSpec("cd", "count_distinct", "v", pa.int64()),
+            AggSpec("st", "sorted_tuple", "v", pa.list_(pa.float64())),
+            AggSpec("sk", "sorted_tuple", "v", pa.list_(pa.float64()), skip_nones=True),
+            AggSpec("tp", "tuple", "v", pa.list_(pa.float64())),
+            AggSpec("tk", "tuple", "v", pa.list_(pa.float64()), skip_nones=True),
+            AggSpec("am", "argmin", "v", pa.uint64()), AggSpec("ax", "argmax", "v", pa.uint64())]
+    kernel = ReduceKernel(["g"], aggs, [pa.int64()])
+    kernel.on_data(0, 2, float_batch([(1, 1, 0, None), (2, 1, 0, 2.0), (3, 1, 0, None),
+                                      (4, 1, 0, 1.0), (5, 1, 1, None)]))
+    out = {row[3]: row[4:] for row in rows_of(kernel.on_frontier(3))}
+    assert out[0] == (3.0, 4, 1.0, 2.0, 1.5, 2, [None, None, 1.0, 2.0], [1.0, 2.0],
+                      [None, 2.0, None, 1.0], [2.0, 1.0], 4, 2)
+    assert out[1] == (0.0, 1, None, None, None, 0, [None], [], [None], [], None, None)
+
+
+def test_argmin_argmax_and_any_break_ties_by_the_smallest_row_key() -> None:
+    aggs = [AggSpec("am", "argmin", "v", pa.uint64()), AggSpec("ax", "argmax", "v", pa.uint64()),
+            AggSpec("an", "any", "v", pa.int64())]
+    kernel = ReduceKernel(["g"], aggs, [pa.int64()])
+    kernel.on_data(0, 2, batch([(7, 1, 0, 1), (3, 1, 0, 5), (5, 1, 0, 1), (9, 1, 0, 5)]))
+    assert [row[4:] for row in rows_of(kernel.on_frontier(3))] == [(5, 3, 5)]
+    kernel.on_data(0, 4, batch([(5, -1, 0, 1), (3, -1, 0, 5)]))  # the winners leave
+    assert [row[2:] for row in rows_of(kernel.on_frontier(5))] == [
+        (-1, 0, 5, 3, 5), (1, 0, 7, 9, 1)]
+
+
+def test_earliest_and_latest_follow_insertion_time_then_row_key() -> None:
+    aggs = [AggSpec("ea", "earliest", "v", pa.int64()), AggSpec("la", "latest", "v", pa.int64())]
+    kernel = ReduceKernel(["g"], aggs, [pa.int64()])
+    kernel.on_data(0, 2, batch([(8, 1, 0, 80), (4, 1, 0, 40)]))
+    assert [row[4:] for row in rows_of(kernel.on_frontier(3))] == [(40, 80)]
+    kernel.on_data(0, 4, batch([(1, 1, 0, 10)]))  # a smaller key, but a later time
+    kernel.on_data(0, 4, batch([(4, 1, 0, 41), (4, -1, 0, 40)]))  # an update re-inserts key 4
+    assert [row[2:] for row in rows_of(kernel.on_frontier(5))] == [
+        (-1, 0, 40, 80), (1, 0, 80, 41)]
+
+
+def test_a_group_retracted_to_zero_is_forgotten_and_starts_afresh() -> None:
+    aggs = [AggSpec("c", "count", None, pa.int64()), AggSpec("ea", "earliest", "v", pa.int64()),
+            AggSpec("mn", "min", "v", pa.int64())]
+    kernel = ReduceKernel(["g"], aggs, [pa.int64()])
+    kernel.on_data(0, 2, batch([(1, 1, 0, 5), (2, 1, 0, 3)]))
+    kernel.on_frontier(3)
+    kernel.on_data(0, 4, batch([(1, -1, 0, 5), (2, -1, 0, 3)]))
+    assert [row[2:] for row in rows_of(kernel.on_frontier(5))] == [(-1, 0, 2, 5, 3)]
+    assert len(kernel.groups) == 0 and kernel.multisets[2].table.num_rows == 0
+    kernel.on_data(0, 6, batch([(3, 1, 0, 9)]))
+    assert [row[2:] for row in rows_of(kernel.on_frontier(7))] == [(1, 0, 1, 9, 9)]
+
+
+def test_insert_and_retract_in_one_time_emit_nothing() -> None:
+    kernel = ReduceKernel(["g"], AGGS, [pa.int64()])
+    kernel.on_data(0, 2, batch([(1, 1, 0, 5)]))
+    kernel.on_data(0, 2, batch([(1, -1, 0, 5)]))
+    assert kernel.on_frontier(3) == []
+    assert len(kernel.groups) == 0
+
+
+def test_global_reduce_with_partial_rows_has_one_group() -> None:
+    aggs = [AggSpec("s", "sum", "v", pa.int64()), AggSpec("c", "count", None, pa.int64())]
+    kernel = ReduceKernel([], aggs, [], partial_input=True)
+    layout = PartialLayout((), tuple(aggs))
+    kernel.on_data(0, 2, layout.partial(batch([(1, 1, 0, 5), (2, 1, 3, 6)])))
+    kernel.on_data(0, 2, layout.partial(batch([(3, 1, 9, 7)])))
+    assert [row[2:] for row in rows_of(kernel.on_frontier(3))] == [(1, 18, 3)]
+    kernel.on_data(0, 4, layout.partial(batch([(3, -1, 9, 7)])))
+    assert [row[2:] for row in rows_of(kernel.on_frontier(5))] == [(-1, 18, 3), (1, 11, 2)]

@@ -13,10 +13,12 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from tests.services import kinesis as kinesis_mod
+from tests.services import noida as noida_mod
 from tests.services._proc import REPO_ROOT, ServiceNotInstalled, group_alive
 from tests.services.kafka import KafkaBroker
 from tests.services.kinesis import Kinesalite, MotoServer, wait_stream_active
 from tests.services.mock_kafka import MockKafkaCluster
+from tests.services.noida import NoidaBroker
 
 
 def consume(consumer: Consumer, count: int, timeout: float = 60.0) -> list[Message]:
@@ -252,3 +254,68 @@ def test_missing_binary_names_install_script(
     monkeypatch.setattr(kinesis_mod, "KINESALITE_CLI", tmp_path / "missing" / "cli.js")
     with pytest.raises(ServiceNotInstalled, match="scripts/install.sh"):
         Kinesalite(tmp_path).start()
+
+
+@pytest.mark.noida
+def test_noida_restart_keeps_data_offsets_and_port(
+    noida_broker: NoidaBroker, unique_name: str
+) -> None:
+    noida_broker.create_topic(unique_name, partitions=2)
+    settings = noida_broker.client_config()
+    reports = produce(settings, unique_name, [b"a", b"b", b"c"], partition=1)
+    assert [m.offset() for m in reports] == [0, 1, 2]
+    group = Consumer({**settings, "group.id": unique_name, "enable.auto.commit": "false"})
+    group.commit(offsets=[TopicPartition(unique_name, 1, 2, metadata="m")], asynchronous=False)
+    group.close()
+    port, pid = noida_broker.port, noida_broker.pid
+
+    noida_broker.restart()  # kill -9 once the data file holds the writes above
+
+    assert noida_broker.port == port and noida_broker.pid != pid
+    assert pid is not None and not group_alive(pid[0])
+    consumer = Consumer({**settings, "group.id": unique_name})
+    [tp] = consumer.committed([TopicPartition(unique_name, 1)], timeout=10)
+    assert (tp.offset, tp.metadata) == (2, "m")
+    consumer.assign([TopicPartition(unique_name, 1, 0)])
+    assert [m.value() for m in consume(consumer, 3)] == [b"a", b"b", b"c"]
+    consumer.close()
+
+
+def test_noida_starts_and_stops_by_pid(tmp_path: Path) -> None:
+    broker = NoidaBroker(tmp_path).start()
+    pid = broker.pid
+    assert pid is not None and group_alive(pid[0])
+    assert broker.client_config() == {"bootstrap.servers": f"127.0.0.1:{broker.port}"}
+    broker.stop()
+    assert not group_alive(pid[0])
+
+
+def test_missing_noida_names_install_script(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(noida_mod.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ServiceNotInstalled, match="scripts/install.sh"):
+        NoidaBroker(tmp_path).start()
+
+
+def test_cli_start_noida_create_topic_stop(tmp_path: Path, unique_name: str) -> None:
+    def cli(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.services", *args, "--state-dir", str(tmp_path)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    out = cli("start", "noida")
+    state = json.loads((tmp_path / "noida.json").read_text())
+    assert f"export KAFKA_BOOTSTRAP_SERVERS={state['bootstrap_servers']}" in out
+    pid = state["pids"]["server"][0]
+    try:
+        cli("create-topic", unique_name, "--partitions", "3", "--service", "noida")
+        meta = Consumer({"bootstrap.servers": state["bootstrap_servers"], "group.id": "x"})
+        assert len(meta.list_topics(unique_name, timeout=10).topics[unique_name].partitions) == 3
+        meta.close()
+    finally:
+        cli("stop", "noida")
+    assert not group_alive(pid)

@@ -63,3 +63,12 @@ def test_status_line_while_running_unless_monitoring_is_off(tmp_path, capsys, le
     assert bool(lines) == printed
     if printed:
         assert set(lines) == {"status-test"}
+
+
+def test_the_status_line_names_the_partition_furthest_behind() -> None:
+    label = "kafka:events"  # ReaderConfig.source: the source stage's name
+    readers = [{"rows": 1, "lag_records": 12, "worst_lag": (f"{label}[4]", 9)},
+               {"rows": 1, "lag_records": 40, "worst_lag": (f"{label}[1]", 31)},
+               {"rows": 1, "lag_records": 0, "worst_lag": None}]
+    line = format_status("p", None, make_sample(1.0, readers, [], {}))
+    assert "lag 52 (worst kafka:events[1]: 31)" in line

@@ -46,6 +46,7 @@ def test_global_reduce_concat_and_flatten() -> None:
           | owner | pet | age | tags
         9 | Dave  | owl | 2   | x
     """)
+    pw.universes.promise_are_pairwise_disjoint(PETS, more)
     both = PETS.concat(more)
     total = both.reduce(total=pw.reducers.sum(both.age), n=pw.reducers.count())
     assert rows(total) == [(18, 5)]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pyarrow as pa
-from raystream.actors.messages import DIFF, KEY
-
-from raystream.engine.steps import FlattenStep
-from raystream.engine.upsert import UpsertKernel
+from raystream.actors.kernels.steps import FlattenStep
+from raystream.actors.kernels.upsert import UpsertKernel
+from raystream.connectors.batch import DIFF, KEY
 
 SCHEMA = pa.schema([(KEY, pa.uint64()), (DIFF, pa.int64()), ("v", pa.string())])
 

@@ -8,7 +8,8 @@ from raystream.io import (
     null,
     plaintext,
     redpanda,  # noqa: F401 - pw.io.redpanda
+    s3,
 )
 from raystream.io.subscribe import subscribe
 
-__all__ = ["csv", "jsonlines", "null", "plaintext", "subscribe"]
+__all__ = ["csv", "jsonlines", "null", "plaintext", "s3", "subscribe"]

@@ -15,12 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from raystream import dtypes as dt
 from raystream.connectors.base import ParseSpec, SinkSpec, SourceSpec
+from raystream.connectors.batch import RESERVED_OUTPUT
 from raystream.errors import ApiValueError, api_error
 from raystream.graph import ColumnInfo, G, SinkNode, SourceNode, UpsertNode
 from raystream.schema import Schema
 from raystream.table import Table
-
-RESERVED_OUTPUT = ("time", "diff")
 
 
 class SourceOptions(BaseModel):
@@ -148,6 +147,19 @@ def register_sink(table: Table, descriptor: SinkDescriptor, check_reserved: bool
         if column not in table.column_names():
             raise api_error(ApiValueError, f"sort_by: no column {column!r}")
     G.add_sink(SinkNode([table._node], dict(table._columns), sink=descriptor))
+
+
+def reject_unsupported(where: str, **arguments: Any) -> None:
+    """Raises at the user's line if an argument raystream does not implement was given.
+
+    Args:
+        where: The function, e.g. ``"csv.read"``.
+        **arguments: Argument name -> value; a value other than None is an error.
+    """
+    given = [name for name, value in arguments.items() if value is not None]
+    if given:
+        raise api_error(ApiValueError, f"{where}: {', '.join(given)} "
+                                       f"{'is' if len(given) == 1 else 'are'} not supported")
 
 
 def column_name(value: Any, what: str) -> str:

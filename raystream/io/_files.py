@@ -6,7 +6,8 @@ import os
 from typing import Any
 
 from raystream import dtypes as dt
-from raystream.connectors.files import FileSinkSpec, FileSourceSpec
+from raystream.connectors.file_sink import FileSinkSpec
+from raystream.connectors.files import FileSourceSpec
 from raystream.errors import ApiValueError, api_error
 from raystream.io._base import (
     SinkDescriptor,

@@ -24,6 +24,7 @@ from raystream.io._base import (
     column_name,
     parse_spec,
     register_sink,
+    reject_unsupported,
     source_options,
     source_table,
 )
@@ -88,7 +89,8 @@ def read(rdkafka_settings: dict, topic: str | None = None, *, schema: type[Schem
          json_field_paths: dict[str, str] | None = None, autogenerate_key: bool = False,
          with_metadata: bool = False, start_from_timestamp_ms: int | None = None,
          parallel_readers: int | None = None, max_backlog_size: int | None = None,
-         name: str | None = None, debug_data: Any = None, **kwargs: Any) -> Table:
+         name: str | None = None, debug_data: Any = None,
+         max_batch_rows: int | None = None) -> Table:
     """Reads a Kafka topic.
 
     Args:
@@ -116,15 +118,13 @@ def read(rdkafka_settings: dict, topic: str | None = None, *, schema: type[Schem
         parallel_readers: Number of reader actors (default: one per partition).
         max_backlog_size: Messages read but not yet durable that pause reading.
         name: Source name (logs, actor names).
-        debug_data: Accepted for compatibility; ignored.
-        **kwargs: ``max_batch_rows`` (largest batch per poll); nothing else.
+        debug_data: Not supported (raises if given).
+        max_batch_rows: Largest batch per poll (raystream extension).
 
     Returns:
         The table of messages.
     """
-    max_batch_rows = kwargs.pop("max_batch_rows", None)
-    if kwargs:
-        raise TypeError(f"kafka.read got unexpected arguments: {', '.join(kwargs)}")
+    reject_unsupported("kafka.read", debug_data=debug_data)
     args = _validate(KafkaReadArgs, "kafka.read", rdkafka_settings=rdkafka_settings,
                      topic=topic, format=format, mode=mode, json_field_paths=json_field_paths,
                      autogenerate_key=autogenerate_key, with_metadata=with_metadata,

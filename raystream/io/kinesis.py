@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from raystream import dtypes as dt
-from raystream.actors.messages import KEY
+from raystream.connectors.batch import KEY
 from raystream.connectors.kinesis import (
     KinesisError,
     KinesisSinkSpec,
@@ -33,6 +33,7 @@ from raystream.io._base import (
     column_name,
     parse_spec,
     register_sink,
+    reject_unsupported,
     source_options,
     source_table,
 )
@@ -85,7 +86,8 @@ def read(stream_name: str, *, schema: type[Schema] | None = None,
          autocommit_duration_ms: int | None = 1500,
          json_field_paths: dict[str, str] | None = None, name: str | None = None,
          max_backlog_size: int | None = None, debug_data: Any = None,
-         state_dir: str | os.PathLike[str] | None = None, **kwargs: Any) -> Table:
+         state_dir: str | os.PathLike[str] | None = None,
+         max_batch_rows: int = 10000) -> Table:
     """Reads a table from a Kinesis stream (every shard, from TRIM_HORIZON or the saved position).
 
     Args:
@@ -99,16 +101,17 @@ def read(stream_name: str, *, schema: type[Schema] | None = None,
         name: Unique source name (logs; also names the default ``state_dir``).
         max_backlog_size: Records read but not yet written by every sink at
             which a shard reader pauses.
-        debug_data: Accepted for compatibility; ignored.
+        debug_data: Not supported (raises if given).
         state_dir: raystream extension: directory of the per-shard positions;
             default ``./raystream-state/kinesis/<name or stream_name>``.
             It must be reachable from the reader actors (shared in a cluster).
-        **kwargs: ``max_batch_rows`` (largest GetRecords response, default 10000).
+        max_batch_rows: Largest GetRecords response (raystream extension).
 
     Returns:
         The table of records.
     """
     where = "kinesis.read"
+    reject_unsupported(where, debug_data=debug_data)
     if autocommit_duration_ms is None:
         raise api_error(ApiValueError, f"{where}: autocommit_duration_ms must not be None "
                                        "for Kinesis")
@@ -125,7 +128,7 @@ def read(stream_name: str, *, schema: type[Schema] | None = None,
                        json_field_paths)
     opts = source_options(where, autocommit_duration_ms=autocommit_duration_ms, name=name,
                           max_backlog_size=max_backlog_size,
-                          max_batch_rows=kwargs.get("max_batch_rows", 10000))
+                          max_batch_rows=max_batch_rows)
     directory = settings.state_dir or os.path.join(DEFAULT_STATE_ROOT, name or stream_name)
     spec = KinesisSourceSpec(name=opts.name or f"kinesis:{stream_name}", stream=stream_name,
                              parse=parse, settings=_settings(where),
@@ -143,7 +146,7 @@ def read(stream_name: str, *, schema: type[Schema] | None = None,
 
 def write(table: Table, stream_name: Any, *, format: Literal["raw", "plaintext", "json"] = "json",
           partition_key: Any = None, data: Any = None, name: str | None = None,
-          sort_by: Any = None, **kwargs: Any) -> None:
+          sort_by: Any = None, retry_timeout_s: float = 300.0) -> None:
     """Streams the table's changes into Kinesis, one record per changed row.
 
     Args:
@@ -158,8 +161,8 @@ def write(table: Table, stream_name: Any, *, format: Literal["raw", "plaintext",
             has exactly one column.
         name: Unique sink name.
         sort_by: Columns to sort the rows of each commit time by.
-        **kwargs: ``retry_timeout_s``: how long failed records are retried
-            before the pipeline fails (default 300).
+        retry_timeout_s: How long failed records are retried before the
+            pipeline fails (raystream extension).
     """
     where = "kinesis.write"
     if not isinstance(table, Table):
@@ -168,7 +171,7 @@ def write(table: Table, stream_name: Any, *, format: Literal["raw", "plaintext",
     fixed = stream_name if isinstance(stream_name, str) else None
     stream_column = None if fixed is not None else _column(stream_name, columns, "stream_name")
     settings = _validate(KinesisWriteSettings, where, stream_name=fixed, format=format,
-                         retry_timeout_s=kwargs.get("retry_timeout_s", 300.0))
+                         retry_timeout_s=retry_timeout_s)
     if stream_column is not None and columns[stream_column].arrow != dt.STR.arrow:
         raise api_error(ApiTypeError, f"{where}: the stream_name column {stream_column!r} must "
                                       f"hold str, not {columns[stream_column]}")

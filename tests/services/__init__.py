@@ -1,6 +1,7 @@
-"""Local test services (Kafka 0.9, librdkafka mock cluster, kinesalite, moto).
+"""Local test services (Kafka 0.9, noida-db, librdkafka mock cluster, kinesalite, moto).
 
 Import from the submodules: ``tests.services.kafka.KafkaBroker``,
 ``tests.services.kinesis.Kinesalite`` / ``MotoServer``,
-``tests.services.mock_kafka.MockKafkaCluster``. CLI: ``python -m tests.services``.
+``tests.services.mock_kafka.MockKafkaCluster``,
+``tests.services.noida.NoidaBroker``. CLI: ``python -m tests.services``.
 """

@@ -2,10 +2,10 @@
 
 Usage (from the repository root)::
 
-    python -m tests.services start kafka|kinesalite|moto|mock-kafka [--state-dir DIR]
+    python -m tests.services start kafka|noida|kinesalite|moto|mock-kafka [--state-dir DIR]
     python -m tests.services env NAME          # print the export lines again
     python -m tests.services stop NAME|all
-    python -m tests.services create-topic NAME --partitions N
+    python -m tests.services create-topic NAME --partitions N [--service kafka|noida]
     python -m tests.services create-stream NAME --shards N [--service kinesalite|moto]
 
 ``start`` leaves the service running in the background, records its PIDs and
@@ -32,9 +32,11 @@ from tests.services._proc import (
 from tests.services.kafka import COMPAT, KafkaBroker
 from tests.services.kinesis import Kinesalite, MotoServer
 from tests.services.mock_kafka import MockKafkaProcess
+from tests.services.noida import NoidaBroker
 
 SERVICES: dict[str, Any] = {
     "kafka": KafkaBroker,
+    "noida": NoidaBroker,
     "kinesalite": Kinesalite,
     "moto": MotoServer,
     "mock-kafka": MockKafkaProcess,
@@ -123,6 +125,18 @@ def create_stream(stream: str, shards: int, service: str | None, state_dir: Path
     return 0
 
 
+def create_topic(topic: str, partitions: int, service: str | None, state_dir: Path) -> int:
+    """Creates a topic on the running Kafka 0.9 broker or noida-db."""
+    if service is None:
+        up = [n for n in ("kafka", "noida") if (s := _load(state_dir, n)) and _running(s)]
+        if len(up) != 1:
+            raise SystemExit(f"running Kafka services: {up}; pick one with --service")
+        service = up[0]
+    SERVICES[service].from_state(_require(state_dir, service)).create_topic(topic, partitions)
+    print(f"# topic {topic} ({partitions} partitions) ready on {service}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parses the command line and runs one command."""
     parser = argparse.ArgumentParser(prog="python -m tests.services", description=__doc__)
@@ -135,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("create-topic")
     p.add_argument("topic")
     p.add_argument("--partitions", type=int, default=1)
+    p.add_argument("--service", choices=["kafka", "noida"])
     p.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS)
     p = sub.add_parser("create-stream")
     p.add_argument("stream")
@@ -152,11 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_exports(args.name, _require(state_dir, args.name)))
         return 0
     if args.cmd == "create-topic":
-        KafkaBroker.from_state(_require(state_dir, "kafka")).create_topic(
-            args.topic, args.partitions
-        )
-        print(f"# topic {args.topic} ({args.partitions} partitions) ready")
-        return 0
+        return create_topic(args.topic, args.partitions, args.service, state_dir)
     return create_stream(args.stream, args.shards, args.service, state_dir)
 
 

@@ -18,6 +18,7 @@ from tests.services._proc import INSTALL_HINT, ServiceNotInstalled
 from tests.services.kafka import KafkaBroker
 from tests.services.kinesis import Kinesalite, MotoServer
 from tests.services.mock_kafka import MockKafkaCluster
+from tests.services.noida import NoidaBroker
 
 S = TypeVar("S")
 
@@ -35,6 +36,14 @@ def _start(factory: Callable[[], S]) -> S:
 def kafka_broker() -> Iterator[KafkaBroker]:
     """Apache Kafka 0.9.0.1 + ZooKeeper; use ``kafka_broker.client_settings()``."""
     broker = _start(lambda: KafkaBroker().start())
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def noida_broker() -> Iterator[NoidaBroker]:
+    """noida-db: modern Kafka protocol with real transactions; ``.client_config()``."""
+    broker = _start(lambda: NoidaBroker().start())
     yield broker
     broker.stop()
 

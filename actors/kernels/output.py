@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from raystream.actors.messages import DIFF, KEY
+from raystream.connectors.batch import DIFF, KEY, OUT_DIFF, OUT_TIME
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class OutputFormat:
     columns: tuple[str, ...]
     sort_by: tuple[str, ...] = ()
     include_key: bool = False
-    time_diff_order: tuple[str, str] = ("diff", "time")
+    time_diff_order: tuple[str, str] = (OUT_DIFF, OUT_TIME)
 
     @property
     def streamable(self) -> bool:
@@ -38,7 +37,7 @@ class OutputFormat:
             order = pc.sort_indices(batch, sort_keys=[(c, "ascending") for c in self.sort_by])
             batch = batch.take(order)
         n = batch.num_rows
-        extra = {"time": pa.array(np.full(n, time, np.int64)), "diff": batch.column(DIFF)}
+        extra = {OUT_TIME: pa.array(np.full(n, time, np.int64)), OUT_DIFF: batch.column(DIFF)}
         names = list(self.columns) + list(self.time_diff_order)
         arrays = [batch.column(c) for c in self.columns]
         arrays += [extra[name] for name in self.time_diff_order]

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-
-from raystream.actors.hashing import hash_array, hash_columns, splitmix64
-from raystream.actors.messages import DIFF, KEY
 from raystream.connectors.base import ParsedBatch
+from raystream.connectors.batch import DIFF, KEY
+from raystream.connectors.hashing import hash_array, hash_columns, splitmix64
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,407 @@
+"""Planning: the logical graph of a pipeline becomes stages of actors.
+
+Rules:
+    * a source becomes a reader stage, one reader per partition group;
+    * a chain of stateless operators (select, filter, flatten...) whose
+      intermediate results have one consumer is fused into one operator stage,
+      one actor per upstream actor (forward routing, so it stays with its
+      input); with ``fuse_into_readers`` the chain runs inside the readers;
+    * a keyed reduce or an upsert becomes a stage of ``reduce_parallelism``
+      actors fed by hash partitioning on the group (or row) key; a global
+      reduce has one actor; stateless operators after it are fused into it;
+    * with ``combine_partials``, a reduce whose aggregates are all combinable
+      (no keyed reducer) gets its combiner (:class:`PartialAggregate`) fused
+      into the stage that feeds it, when that stage's output has no other
+      consumer: each batch is pre-aggregated per group before the hash
+      shuffle, which then carries groups instead of rows;
+    * every output is a sink stage with one actor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pyarrow as pa
+
+from raystream import dtypes as dt
+from raystream.actors.kernels.aggs import combinable
+from raystream.actors.kernels.base import KernelSpec
+from raystream.actors.kernels.combine import CombineSpec
+from raystream.actors.kernels.output import OutputFormat
+from raystream.actors.kernels.partial import PartialAggregate, PartialLayout
+from raystream.actors.kernels.prepare import PrepareRows
+from raystream.actors.kernels.reduce import ReduceSpec
+from raystream.actors.kernels.steps import (
+    ChainSpec,
+    FilterStep,
+    FlattenStep,
+    MapStep,
+    ProjectStep,
+    ReaderSteps,
+    RekeyStep,
+    Step,
+)
+from raystream.actors.kernels.upsert import UpsertSpec
+from raystream.actors.plan import (
+    AUTO,
+    Channel,
+    OperatorStage,
+    PhysicalPlan,
+    ReaderStage,
+    SinkStage,
+    Stage,
+)
+from raystream.actors.routing import Output, Routing
+from raystream.connectors.batch import KEY, dataflow_schema
+from raystream.graph import (
+    CombineNode,
+    ConcatNode,
+    ErrorLogNode,
+    FilterNode,
+    FlattenNode,
+    MapNode,
+    Node,
+    ReduceNode,
+    RekeyNode,
+    SinkNode,
+    SourceNode,
+    UpsertNode,
+)
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Planner settings.
+
+    Attributes:
+        name: Pipeline name (actor names, metrics).
+        reduce_parallelism: Actors per keyed reduce or upsert (None: decided
+            when the pipeline starts, from the cluster's CPUs).
+        fuse_into_readers: Run stateless chains inside the reader actors.
+        combine_partials: Pre-aggregate a reduce's input per batch upstream of
+            its shuffle (when every aggregate is combinable).
+        terminate_on_error: Stop at the first bad record.
+        runtime: Options passed through to the runtime (resources, monitoring).
+    """
+
+    name: str = "pipeline"
+    reduce_parallelism: int | None = None
+    fuse_into_readers: bool = False
+    combine_partials: bool = True
+    terminate_on_error: bool = False
+    runtime: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Builder:
+    id: int
+    kind: str
+    names: list[str]
+    parallelism: int
+    inputs: list[Channel] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    head: KernelSpec | None = None
+    port_steps: dict[int, list[Step]] | None = None
+    source: Any = None
+    follows: int | None = None
+    sink: Any = None
+    sink_columns: tuple[str, ...] = ()
+    fed_by_node: int | None = None
+
+
+class Planner:
+    """Turns sink nodes into a :class:`PhysicalPlan`."""
+
+    def __init__(self, options: PlanOptions) -> None:
+        self.options = options
+        self.builders: list[_Builder] = []
+        self.output_of: dict[int, _Builder] = {}
+        self.uses: dict[int, int] = {}
+        self.next_id = 0
+        self.error_logs: list[_Builder] = []
+
+    def plan(self, sinks: list[SinkNode]) -> PhysicalPlan:
+        """Plans every node the sinks depend on."""
+        order = _topological(sinks)
+        for node in order:
+            for parent in node.inputs:
+                self.uses[parent.id] = self.uses.get(parent.id, 0) + 1
+        for node in order:
+            if isinstance(node, SourceNode):
+                self._reader(node)
+        for node in order:
+            if not isinstance(node, SourceNode):
+                self._place(node)
+        self._connect_error_logs()
+        stages = [self._stage(b) for b in self._ordered()]
+        return PhysicalPlan(self.options.name, stages, self.options.terminate_on_error,
+                            dict(self.options.runtime))
+
+    # -- placing nodes ---------------------------------------------------------
+    def _new(self, kind: str, name: str, parallelism: int) -> _Builder:
+        builder = _Builder(self.next_id, kind, [name], parallelism)
+        self.next_id += 1
+        self.builders.append(builder)
+        return builder
+
+    def _reader(self, node: SourceNode) -> None:
+        """A reader stage; its partitions are listed when the pipeline starts."""
+        source = node.source
+        builder = self._new("reader", source.name, 0)
+        builder.source = source
+        self.output_of[node.id] = builder
+
+    def _place(self, node: Node) -> None:
+        if isinstance(node, (MapNode, FilterNode, FlattenNode)):
+            self._stateless(node)
+        elif isinstance(node, ConcatNode):
+            self._concat(node)
+        elif isinstance(node, ReduceNode):
+            self._keyed(node, "reduce", self._reduce_spec(node), list(node.group_columns))
+        elif isinstance(node, UpsertNode):
+            self._keyed(node, "upsert", UpsertSpec(_dataflow_schema(node)), [KEY])
+        elif isinstance(node, CombineNode):
+            self._combine(node)
+        elif isinstance(node, ErrorLogNode):
+            self._error_log(node)
+        elif isinstance(node, SinkNode):
+            self._sink(node)
+        else:
+            raise TypeError(f"cannot plan {type(node).__name__}")
+
+    def _stateless(self, node: Node) -> None:
+        step = _step_of(node)
+        parent = node.inputs[0]
+        upstream = self.output_of[parent.id]
+        fusable = upstream.kind == "operator" or (
+            upstream.kind == "reader" and self.options.fuse_into_readers)
+        if self.uses.get(parent.id, 0) == 1 and fusable:
+            upstream.steps.append(step)
+            upstream.names.append(node.kind)
+            self.output_of[node.id] = upstream
+            return
+        builder = self._new("operator", node.kind, upstream.parallelism)
+        builder.follows = upstream.id
+        builder.inputs.append(Channel(upstream.id, 0, _follow(upstream)))
+        builder.fed_by_node = parent.id
+        builder.steps.append(step)
+        self.output_of[node.id] = builder
+
+    def _concat(self, node: ConcatNode) -> None:
+        upstreams = [self.output_of[p.id] for p in node.inputs]
+        builder = self._new("operator", "concat", upstreams[0].parallelism)
+        builder.follows = upstreams[0].id
+        names = tuple(node.columns)
+        types = tuple(c.dtype.arrow if not c.dtype.is_any else None
+                      for c in node.columns.values())
+        builder.port_steps = {}
+        for port, upstream in enumerate(upstreams):
+            # FORWARD becomes HASH at start if the parallelisms differ (PhysicalPlan.resolved)
+            builder.inputs.append(Channel(upstream.id, port, _follow(upstream)))
+            builder.port_steps[port] = [ProjectStep(names, types)]
+        self.output_of[node.id] = builder
+
+    def _keyed(self, node: Node, kind: str, head: KernelSpec, key_columns: list[str]) -> None:
+        upstream = self.output_of[node.inputs[0].id]
+        global_reduce = isinstance(node, ReduceNode) and not node.group_columns
+        parallelism = 1 if global_reduce else (self.options.reduce_parallelism or AUTO)
+        name = f"{kind}({','.join(c for c in key_columns if c != KEY)})"
+        builder = self._new("operator", name, parallelism)
+        routing = Routing.GATHER if parallelism == 1 else Routing.HASH
+        builder.inputs.append(Channel(upstream.id, 0, routing, tuple(key_columns)))
+        builder.head = head
+        self.output_of[node.id] = builder
+
+    def _reduce_spec(self, node: ReduceNode) -> ReduceSpec:
+        """The reduce's kernel spec; fuses its combiner upstream where it can.
+
+        The combiner goes into the upstream stage (reader or operator) as its
+        last step, so only when the reduce is the sole consumer of that
+        stage's output; keyed reducers (``any``, ``tuple``, ``earliest``...)
+        need raw rows, so a reduce with any of them is left as it is.
+        """
+        spec = _reduce_spec(node)
+        parent = node.inputs[0]
+        upstream = self.output_of[parent.id]
+        if not (self.options.combine_partials and combinable(spec.aggs)
+                and self.uses.get(parent.id, 0) == 1
+                and upstream.kind in ("reader", "operator")):
+            return spec
+        upstream = self._into_reader(upstream)
+        upstream.steps.append(PartialAggregate(PartialLayout(spec.group_columns, spec.aggs)))
+        upstream.names.append("partial")
+        self.output_of[parent.id] = upstream
+        return replace(spec, partial_input=True)
+
+    def _into_reader(self, upstream: _Builder) -> _Builder:
+        """The reader a stateless chain follows, with the chain moved into it.
+
+        A stateless operator stage fed one-to-one (forward) by a reader, whose
+        output only the combiner reads, is cheaper inside the reader: its rows
+        then never cross an actor boundary before they are aggregated. Any
+        other stage is returned unchanged.
+        """
+        if upstream.kind != "operator" or upstream.head is not None or upstream.port_steps \
+                or len(upstream.inputs) != 1 or upstream.fed_by_node is None \
+                or self.uses.get(upstream.fed_by_node, 0) != 1:
+            return upstream
+        channel = upstream.inputs[0]
+        reader = next(b for b in self.builders if b.id == channel.stage)
+        if reader.kind != "reader" or channel.routing is not Routing.FORWARD \
+                or upstream.follows != reader.id or any(
+                    c.stage == reader.id and c.output is Output.DATA
+                    for b in self.builders if b is not upstream for c in b.inputs):
+            return upstream
+        reader.steps.extend(upstream.steps)
+        reader.names.extend(upstream.names)
+        self.builders.remove(upstream)
+        for node_id, builder in list(self.output_of.items()):
+            if builder is upstream:
+                self.output_of[node_id] = reader
+        return reader
+
+    def _combine(self, node: CombineNode) -> None:
+        """Rows of several tables matched by key: every input hash-routed by ``_key``."""
+        builder = self._new("operator", "combine", self.options.reduce_parallelism or AUTO)
+        for port, parent in enumerate(node.inputs):
+            upstream = self.output_of[parent.id]
+            builder.inputs.append(Channel(upstream.id, port, Routing.HASH, (KEY,)))
+        outputs = tuple(zip(node.columns, node.outputs, strict=True))
+        types = tuple(c.dtype.arrow for c in node.columns.values())
+        builder.head = CombineSpec(outputs, types, len(node.inputs), node.required,
+                                   node.forbidden, node.check_subset, node.label)
+        self.output_of[node.id] = builder
+
+    def _error_log(self, node: ErrorLogNode) -> None:
+        builder = self._new("operator", "error_log", 1)
+        self.error_logs.append(builder)
+        self.output_of[node.id] = builder
+
+    def _connect_error_logs(self) -> None:
+        """Every reader and operator stage (but those after an error log) feeds the logs."""
+        if not self.error_logs:
+            return
+        after = {b.id for b in self.error_logs}
+        for b in self.builders:  # builders are in topological order
+            if any(c.stage in after for c in b.inputs):
+                after.add(b.id)
+        upstreams = [b for b in self.builders if b.kind in ("reader", "operator")
+                     and b.id not in after]
+        for log in self.error_logs:
+            for port, upstream in enumerate(upstreams):
+                log.inputs.append(Channel(upstream.id, port, Routing.GATHER,
+                                          output=Output.ERRORS))
+
+    def _ordered(self) -> list[_Builder]:
+        """Builders in topological order of their channels (error logs read later stages)."""
+        done: dict[int, _Builder] = {}
+        by_id = {b.id: b for b in self.builders}  # ids are not indices (_into_reader)
+
+        def visit(b: _Builder) -> None:
+            if b.id in done:
+                return
+            for channel in b.inputs:
+                visit(by_id[channel.stage])
+            if b.follows is not None:
+                visit(by_id[b.follows])
+            done[b.id] = b
+
+        for b in self.builders:
+            visit(b)
+        return list(done.values())
+
+    def _sink(self, node: SinkNode) -> None:
+        descriptor = node.sink
+        builder = self._new("sink", descriptor.name or f"{descriptor.kind}:{descriptor.label}", 1)
+        for port, parent in enumerate(node.inputs):  # run_all's null sink reads every leaf
+            builder.inputs.append(Channel(self.output_of[parent.id].id, port, Routing.GATHER))
+        builder.sink, builder.sink_columns = descriptor, tuple(node.columns)
+
+    # -- building stages -------------------------------------------------------
+    def _stage(self, b: _Builder) -> Stage:
+        name = "+".join(b.names)
+        if b.kind == "reader":
+            source = b.source
+            prepare = PrepareRows(source.columns, source.primary_key,
+                                  source.use_message_key, source.seed, source.raw_ids)
+            return ReaderStage(
+                b.id, name, source.spec,
+                ReaderSteps(prepare, tuple(b.steps), self.options.terminate_on_error),
+                parallel_readers=source.options.parallel_readers,
+                autocommit_ms=source.options.autocommit_duration_ms,
+                max_backlog_size=source.options.max_backlog_size,
+                max_batch_rows=source.options.max_batch_rows, dynamic=source.dynamic)
+        if b.kind == "sink":
+            d = b.sink
+            fmt = OutputFormat(b.sink_columns, d.sort_by, d.include_key)
+            return SinkStage(b.id, name, d.spec, fmt, b.inputs, d.callbacks)
+        ports = tuple((port, tuple(steps)) for port, steps in (b.port_steps or {}).items())
+        spec = ChainSpec(tuple(b.steps), b.head, ports, self.options.terminate_on_error)
+        return OperatorStage(b.id, name, spec, b.inputs, b.parallelism, follows=b.follows)
+
+
+def _reduce_spec(node: ReduceNode) -> ReduceSpec:
+    """What the reduce kernel needs from a ReduceNode (no logical graph inside)."""
+    input_columns = node.inputs[0].columns
+    types = tuple(input_columns[c].dtype.arrow for c in node.group_columns)
+    return ReduceSpec(tuple(node.group_columns), tuple(node.aggs), types)
+
+
+def _dataflow_schema(node: Node) -> pa.Schema:
+    return dataflow_schema([pa.field(n, c.dtype.arrow) for n, c in node.columns.items()])
+
+
+def _follow(upstream: _Builder) -> Routing:
+    """Routing to a stage of the upstream's parallelism.
+
+    Forward, unless readers of a dynamic source can appear later: they have no
+    fixed partner, so rows are hash-routed instead.
+    """
+    dynamic = upstream.kind == "reader" and upstream.source.dynamic
+    return Routing.HASH if dynamic else Routing.FORWARD
+
+
+def _step_of(node: Node) -> Step:
+    if isinstance(node, RekeyNode):
+        return RekeyStep(tuple(node.outputs), node.key, node.raw_key, node.label)
+    if isinstance(node, MapNode):
+        return MapStep(tuple(node.outputs), node.label)
+    if isinstance(node, FilterNode):
+        return FilterStep(node.predicate, node.label)  # type: ignore[arg-type]
+    if isinstance(node, FlattenNode):
+        return _flatten_step(node)
+    raise TypeError(type(node).__name__)
+
+
+def _topological(sinks: list[SinkNode]) -> list[Node]:
+    order: list[Node] = []
+    seen: set[int] = set()
+
+    def visit(node: Node) -> None:
+        if node.id in seen:
+            return
+        seen.add(node.id)
+        for parent in node.inputs:
+            visit(parent)
+        order.append(node)
+
+    for sink in sinks:
+        visit(sink)
+    return order
+
+
+def _flatten_step(node: FlattenNode) -> FlattenStep:
+    """How the kernel reads the column (list, str, Json or pickled objects) and its items."""
+    source = node.source_dtype or dt.ANY
+    item = node.item_dtype or dt.ANY
+    if source.name == "str":
+        mode = "str"
+    elif source.is_json:
+        mode = "json"
+    elif source.pyobject:
+        mode = "pickle"
+    else:
+        mode = "list"
+    item_arrow = None if item.pyobject else item.arrow
+    return FlattenStep(node.column, mode, item_arrow, node.origin_id, node.label)

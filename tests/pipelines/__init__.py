@@ -1,0 +1,1 @@
+"""Pipeline scripts that tests run as separate driver processes (to kill and restart them)."""
