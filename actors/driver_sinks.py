@@ -1,11 +1,13 @@
 """Driver-side sinks (``pw.io.subscribe``, ``pw.debug`` captures): drained, staged, delivered.
 
 The sink actor of a driver-side output keeps each complete commit time's rows
-until the driver drains them. The driver holds them (that is what the actor's
-``ack`` reports as durable) and calls the user's callbacks only once a
-checkpoint covering those times is complete, so a rollback never calls a
-callback twice for the same change: staged times at or above the restored
-cut are dropped, and the replay delivers them again under new times.
+until the driver drains them. The driver stages them and calls the user's
+callbacks only once a checkpoint covering those times is complete, so a
+rollback never calls a callback twice for the same change: staged times at or
+above the restored cut are dropped, and the replay delivers them again under
+new times. A time becomes durable (the actor's ``ack``) only once its callbacks
+returned: ``max_backlog_size`` then holds the readers back while a callback is
+slow, and the rows staged here never exceed the backlog.
 """
 
 from __future__ import annotations
@@ -56,7 +58,6 @@ class DriverSinks:
                     staged.batches.append((time, batch))
             if frontier is not None and frontier > staged.drained_to:
                 staged.drained_to = frontier
-                staged.handle.ack.remote(frontier)
         self._call_back()
 
     def deliver(self, frontier: int) -> None:
@@ -76,6 +77,7 @@ class DriverSinks:
                 staged.callbacks.on_batch(time, batch)
             staged.delivered_to = reached
             staged.callbacks.on_frontier(reached)
+            staged.handle.ack.remote(reached)
 
     def rollback(self, frontier: int) -> None:
         """Drops staged times at or above a restored cut (they will be replayed)."""
