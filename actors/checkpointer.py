@@ -25,6 +25,7 @@ from raystream.actors.cuts import Cut
 from raystream.actors.messages import END
 from raystream.actors.plan import OperatorStage, PhysicalPlan, ReaderStage, SinkStage
 from raystream.actors.routing import channel_id, filter_groups, source_key
+from raystream.connectors.base import FIRST_RECORD
 
 log = logging.getLogger("raystream.checkpoint")
 
@@ -60,7 +61,10 @@ class Restore:
     Attributes:
         frontier: The cut's frontier (0: no cut yet, the run's start).
         clock: Times handed out from now on are above this.
-        positions: Reader id -> {partition: position} (missing: as at the start).
+        positions: Reader id -> {partition: position} (missing: as at the start),
+            for the readers the plan started with.
+        sources: Source key -> {partition: position}: the checkpoint's positions
+            (readers started while running take theirs from here).
         operator_state: Operator id -> its tables (its key groups only).
         sink_states: Sink id -> its writer state (missing: as at the start).
         sink_parts: Sink id -> its parts (an epoch's staged rows).
@@ -70,10 +74,32 @@ class Restore:
     frontier: int = 0
     clock: int = 0
     positions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     operator_state: dict[str, dict[str, pa.Table]] = field(default_factory=dict)
     sink_states: dict[str, dict] = field(default_factory=dict)
     sink_parts: dict[str, dict[str, pa.Table]] = field(default_factory=dict)
     number: int = 0
+
+    def reader_positions(self, stage: ReaderStage, partitions: tuple[str, ...] | list[str],
+                         appeared: bool = False) -> dict[str, Any]:
+        """Where a reader of ``partitions`` of ``stage`` starts after this restore.
+
+        A partition the checkpoint has a position for resumes there. Of a
+        growing source (Kafka, streaming), a partition the checkpoint does not
+        know appeared after it, and one that ``appeared`` while running, reads
+        from its first record (:data:`FIRST_RECORD`); any other starts as a
+        fresh reader does (group offsets, ``auto.offset.reset``, TRIM_HORIZON).
+
+        Args:
+            stage: The reader stage.
+            partitions: The reader's partitions.
+            appeared: The reader was started while running, for new partitions.
+        """
+        source = self.sources.get(source_key(stage.name, stage.id), {})
+        found = {p: source[p] for p in partitions if p in source}
+        if stage.grows and (appeared or self.number):
+            found.update({p: FIRST_RECORD for p in partitions if p not in source})
+        return found
 
 
 class Checkpointer:
@@ -147,6 +173,7 @@ class Checkpointer:
         # frontiers start just above every time handed out before
         frontier = manifest.frontier if manifest.frontier < END else manifest.clock + 1
         restore = Restore(frontier=frontier, clock=manifest.clock,
+                          sources={k: dict(v) for k, v in manifest.positions.items()},
                           sink_states=dict(manifest.sinks), number=manifest.k)
         tables = self._stage_tables(manifest)
         for stage in self.plan.stages:
@@ -158,10 +185,9 @@ class Checkpointer:
             elif isinstance(stage, SinkStage) and stage.id in tables:
                 restore.sink_parts[channel_id(stage.id, 0)] = tables[stage.id]
             elif isinstance(stage, ReaderStage):
-                source = manifest.positions.get(source_key(stage.name, stage.id), {})
                 for instance, group in enumerate(stage.groups):
-                    restore.positions[channel_id(stage.id, instance)] = {
-                        p: source[p] for p in group if p in source}
+                    restore.positions[channel_id(stage.id, instance)] = \
+                        restore.reader_positions(stage, group)
         return restore
 
     def _stage_tables(self, manifest: Manifest) -> dict[int, dict[str, pa.Table]]:

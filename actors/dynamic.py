@@ -1,4 +1,13 @@
-"""Driver-side follower of dynamic sources: new partitions get readers while running."""
+"""Driver-side follower of sources whose partitions change while running.
+
+Two kinds (:attr:`ReaderStage.dynamic`, :attr:`ReaderStage.grows`):
+    * dynamic (Kinesis): one reader per partition; a child starts once its
+      parents are read to their end, a parent's reader ends once its children
+      have readers (:func:`raystream.actors.discovery.decide`);
+    * growing (Kafka, streaming): partitions only appear. The partitions that
+      appeared since the last listing get one new reader together, reading
+      from their first record.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +22,8 @@ from raystream.actors.routing import channel_id
 class ReaderHost(Protocol):
     """What :class:`DynamicSources` needs from the running pipeline."""
 
-    def start_reader(self, stage: ReaderStage, instance: int, partition: str) -> str:
-        """Creates, registers and starts a reader of ``partition``; returns its id."""
+    def start_reader(self, stage: ReaderStage, instance: int, partitions: list[str]) -> str:
+        """Creates, registers and starts a reader of ``partitions``; returns its id."""
         ...
 
     def release_reader(self, reader_id: str) -> None:
@@ -27,7 +36,7 @@ class ReaderHost(Protocol):
 
 
 class DynamicSources:
-    """Re-lists the partitions of dynamic reader stages and starts/releases readers.
+    """Re-lists the partitions of dynamic and growing reader stages; starts/releases readers.
 
     Args:
         host: The running pipeline.
@@ -39,7 +48,7 @@ class DynamicSources:
                  interval_s: float = 2.0) -> None:
         self.host = host
         self.interval_s = interval_s
-        self.stages = [s for s in stages if s.dynamic]
+        self.stages = [s for s in stages if s.followed]
         self.states: dict[int, DiscoveryState] = {}
         self.partition_of: dict[str, tuple[int, str]] = {}
         self.reader_of: dict[tuple[int, str], str] = {}
@@ -49,8 +58,9 @@ class DynamicSources:
             state = self.states[stage.id] = DiscoveryState()
             self.instances[stage.id] = stage.parallelism
             for instance, group in enumerate(stage.groups):
-                self._remember(stage.id, group[0], channel_id(stage.id, instance))
-                state.assigned.add(group[0])
+                for partition in group:
+                    self._remember(stage.id, partition, channel_id(stage.id, instance))
+                    state.assigned.add(partition)
 
     def stop(self) -> None:
         """Starts no more readers (the pipeline is stopping)."""
@@ -81,12 +91,14 @@ class DynamicSources:
     def _follow(self, stage: ReaderStage) -> None:
         state = self.states[stage.id]
         to_start, to_release = decide(stage.source.list_partitions(), state)
-        for partition in to_start:
+        groups = [to_start] if stage.grows and to_start else [[p] for p in to_start]
+        for group in groups:
             instance = self.instances[stage.id]
             self.instances[stage.id] += 1
-            reader_id = self.host.start_reader(stage, instance, partition)
-            self._remember(stage.id, partition, reader_id)
-            state.assigned.add(partition)
+            reader_id = self.host.start_reader(stage, instance, group)
+            for partition in group:
+                self._remember(stage.id, partition, reader_id)
+                state.assigned.add(partition)
         for partition in to_release:
             self.host.release_reader(self.reader_of[(stage.id, partition)])
             state.released.add(partition)

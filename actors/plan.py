@@ -74,7 +74,10 @@ class ReaderStage:
         autocommit_ms: Maximum minibatch duration.
         max_backlog_size: Row limit in flight for the whole source, or None.
         max_batch_rows: Largest batch read per poll.
-        dynamic: True if partitions may appear while running (Kinesis shards).
+        dynamic: True if partitions may appear and end while running (Kinesis
+            shards; one reader per partition).
+        grows: True if partitions may appear while running but never end (Kafka
+            in streaming mode): those that appear get one new reader per listing.
         groups: Partition ids per reader instance; empty until
             :meth:`with_partitions` (the runtime lists partitions at start).
     """
@@ -88,12 +91,18 @@ class ReaderStage:
     max_backlog_size: int | None = None
     max_batch_rows: int = 65536
     dynamic: bool = False
+    grows: bool = False
     groups: tuple[tuple[str, ...], ...] = ()
 
     @property
     def parallelism(self) -> int:
         """Number of reader actors (known once partitions are assigned)."""
         return len(self.groups)
+
+    @property
+    def followed(self) -> bool:
+        """True if the driver re-lists the partitions while running (new readers join)."""
+        return self.dynamic or self.grows
 
     def with_partitions(self, groups: list[list[str]]) -> ReaderStage:
         """This stage with its partition groups assigned."""

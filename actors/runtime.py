@@ -89,6 +89,7 @@ class Pipeline:
         self.incarnation = 0
         self.source_of: dict[str, str] = {}
         self.finished_readers: set[str] = set()
+        self.appeared: dict[str, tuple[ReaderStage, tuple[str, ...]]] = {}
         self.supervisor = Supervisor(self, max_restarts=self.settings.max_restarts)
         self.driver_metrics = ActorMetrics(None)
         self.checkpointer: Checkpointer
@@ -237,7 +238,7 @@ class Pipeline:
                 self.finished_readers.add(reader)
             else:  # it ended under an older incarnation, before its rewind arrived
                 self.runs[reader] = self.deployed.readers[reader].run.remote(
-                    self.incarnation, self.restored.positions.get(reader))
+                    self.incarnation, self._start_positions(reader))
         return None
 
     def _write_checkpoints(self) -> None:
@@ -271,7 +272,7 @@ class Pipeline:
         ready, _ = ray.wait(list(self.runs.values()), num_returns=len(self.runs), timeout=0)
         ended = set(ready)
         for reader, handle in self.deployed.readers.items():
-            positions = restore.positions.get(reader)
+            positions = self._start_positions(reader)
             if self.runs.get(reader) in ended or reader not in self.runs:
                 self.runs[reader] = handle.run.remote(incarnation, positions)
             else:
@@ -292,15 +293,28 @@ class Pipeline:
 
     # -- readers started while running (DynamicSources calls these) ------------
 
-    def start_reader(self, stage: ReaderStage, instance: int, partition: str) -> str:
-        """Creates a reader for ``partition``, registers its channel everywhere, starts it.
+    def _start_positions(self, reader_id: str) -> dict[str, Any] | None:
+        """Where a reader starts after the last restore (None: as a fresh reader)."""
+        if reader_id in self.appeared:
+            stage, partitions = self.appeared[reader_id]
+            return self.restored.reader_positions(stage, partitions, appeared=True) or None
+        return self.restored.positions.get(reader_id)
+
+    def start_reader(self, stage: ReaderStage, instance: int, partitions: list[str]) -> str:
+        """Creates a reader for ``partitions``, registers its channel everywhere, starts it.
+
+        It starts at the restored checkpoint's positions, if it has them, else
+        (a growing source) at the partitions' first records, else as a fresh reader.
 
         Returns:
             The new reader's id.
         """
         deployer = Deployer(self.plan, self.placement, self.deployed)
-        handle = deployer.reader(stage, instance, [partition])
+        handle = deployer.reader(stage, instance, partitions)
         reader_id = channel_id(stage.id, instance)
+        self.appeared[reader_id] = (stage, tuple(partitions))
+        log.info("pipeline %s: partitions %s of %s appeared: reader %s reads them",
+                 self.plan.name, ", ".join(partitions), stage.name, reader_id)
         self.source_of[reader_id] = source_key(stage.name, stage.id)
         start = ray.get(self.coordinator.add_reader.remote(
             reader_id, source_key(stage.name, stage.id), handle))
@@ -309,7 +323,8 @@ class Pipeline:
             for target in self.deployed.handles[consumer.id]:
                 pending.append(target.add_channel.remote(channel.port, reader_id, start))
         ray.get(pending)
-        self.runs[reader_id] = handle.run.remote(self.incarnation, None)
+        self.runs[reader_id] = handle.run.remote(self.incarnation,
+                                                 self._start_positions(reader_id))
         self.deployed.handles[stage.id].append(handle)
         return reader_id
 

@@ -64,6 +64,15 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import pyarrow as pa
 
 Position = Any
+
+#: A position asking for the partition's first stored record: given to
+#: partitions that appeared while the pipeline ran (see :class:`SourceSpec`).
+FIRST_RECORD: Position = {"first_record": True}
+
+
+def is_first_record(position: Position) -> bool:
+    """True if ``position`` is :data:`FIRST_RECORD`."""
+    return isinstance(position, dict) and position.get("first_record") is True
 """One partition's resume position: a JSON value (dicts with string keys, lists, ints,
 strings, bools, None), e.g. ``{"offset": 17}`` for a Kafka partition."""
 
@@ -255,6 +264,12 @@ class SourceSpec(Protocol):
     parents' readers are exhausted (read to their end); a parent's reader ends
     only after its children have readers. Each dynamic partition has its own
     reader.
+
+    For a *growing* source (``SourceDescriptor.grows``; Kafka in streaming
+    mode) partitions only appear, never end: the driver lists them every few
+    seconds too, and gives the partitions that appeared one new reader, opened
+    with :data:`FIRST_RECORD` as their positions, so that nothing written to
+    them before they were seen is skipped.
     """
 
     name: str
@@ -276,7 +291,8 @@ class SourceSpec(Protocol):
                 the group's committed offsets, ``start_from_timestamp_ms``,
                 ``auto.offset.reset``; Kinesis: the ``state_dir`` checkpoint,
                 else TRIM_HORIZON; files and memory: the beginning). Entries
-                for other partitions are ignored.
+                for other partitions are ignored. :data:`FIRST_RECORD` asks
+                for the partition's first record still stored.
 
         Raises:
             ResumeError: A position cannot be resumed (malformed, or its data

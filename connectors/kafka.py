@@ -31,7 +31,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from raystream.connectors.base import ParsedBatch, ParseSpec, PartitionInfo, Position, RecordError
+from raystream.connectors.base import (
+    ParsedBatch,
+    ParseSpec,
+    PartitionInfo,
+    Position,
+    RecordError,
+    is_first_record,
+)
 from raystream.connectors.kafka_client import (
     high_watermarks,
     make_consumer,
@@ -127,10 +134,13 @@ class KafkaReader:
 
         self.spec = spec
         self.partitions = partitions
-        restored = decode_positions(positions, partitions, spec.topic, spec.name)
+        first = {int(p) for p, v in (positions or {}).items() if is_first_record(v)}
+        restored = decode_positions({p: v for p, v in (positions or {}).items()
+                                     if not is_first_record(v)}, partitions, spec.topic,
+                                    spec.name)
         self.consumer = make_consumer(spec.settings, spec.name)
         try:
-            self.next, self.ends = self._start(restored)
+            self.next, self.ends = self._start(restored, first & set(partitions))
             self.consumer.assign([TopicPartition(spec.topic, p, o) for p, o in self.next.items()])
         except BaseException:
             self.consumer.close()
@@ -146,14 +156,23 @@ class KafkaReader:
             self.header.names, self.header.offset = list(header.names), header.offset
         self._finish_partitions()
 
-    def _start(self, restored: dict[int, KafkaPosition]
+    def _start(self, restored: dict[int, KafkaPosition], first: set[int]
                ) -> tuple[dict[int, int], dict[int, int] | None]:
-        """The first offset of each partition and, in static mode, where each ends."""
+        """The first offset of each partition and, in static mode, where each ends.
+
+        Args:
+            restored: Partitions resuming from a checkpointed position.
+            first: Partitions that appeared while running: they start at their
+                low watermark (``FIRST_RECORD``), whatever ``auto.offset.reset`` says.
+        """
         spec = self.spec
-        fresh = [p for p in self.partitions if p not in restored]
+        fresh = [p for p in self.partitions if p not in restored and p not in first]
         reset = str(spec.settings.get("auto.offset.reset", "latest"))
         starts = start_offsets(self.consumer, spec.topic, fresh, reset,
                                spec.start_from_timestamp_ms, spec.timeout_s) if fresh else {}
+        for partition in sorted(first - set(restored)):
+            starts[partition] = watermarks(self.consumer, spec.topic, partition,
+                                           spec.timeout_s)[0]
         for partition, position in restored.items():
             low, high = watermarks(self.consumer, spec.topic, partition, spec.timeout_s)
             check_in_range(partition, position, low, high, spec.topic, spec.name)

@@ -331,7 +331,8 @@ class Planner:
                 parallel_readers=source.options.parallel_readers,
                 autocommit_ms=source.options.autocommit_duration_ms,
                 max_backlog_size=source.options.max_backlog_size,
-                max_batch_rows=source.options.max_batch_rows, dynamic=source.dynamic)
+                max_batch_rows=source.options.max_batch_rows, dynamic=source.dynamic,
+                grows=source.grows)
         if b.kind == "sink":
             d = b.sink
             fmt = OutputFormat(b.sink_columns, d.sort_by, d.include_key)
@@ -355,11 +356,11 @@ def _dataflow_schema(node: Node) -> pa.Schema:
 def _follow(upstream: _Builder) -> Routing:
     """Routing to a stage of the upstream's parallelism.
 
-    Forward, unless readers of a dynamic source can appear later: they have no
-    fixed partner, so rows are hash-routed instead.
+    Forward, unless readers can appear later (a dynamic or growing source):
+    they have no fixed partner, so rows are hash-routed instead.
     """
-    dynamic = upstream.kind == "reader" and upstream.source.dynamic
-    return Routing.HASH if dynamic else Routing.FORWARD
+    followed = upstream.kind == "reader" and (upstream.source.dynamic or upstream.source.grows)
+    return Routing.HASH if followed else Routing.FORWARD
 
 
 def _step_of(node: Node) -> Step:

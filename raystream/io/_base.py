@@ -55,7 +55,8 @@ class SourceDescriptor:
         columns: Parsed columns in order.
         primary_key: Primary key columns.
         use_message_key: Records' own keys become row keys (upsert).
-        dynamic: Partitions can appear while running.
+        dynamic: Partitions can appear and end while running (Kinesis shards).
+        grows: Partitions can appear while running, none ends (Kafka, streaming).
         raw_ids: The source's record ids are the row keys (user-given ids).
     """
 
@@ -67,6 +68,7 @@ class SourceDescriptor:
     primary_key: tuple[str, ...] = ()
     use_message_key: bool = False
     dynamic: bool = False
+    grows: bool = False
     raw_ids: bool = False
 
     @property

@@ -142,7 +142,8 @@ def read(rdkafka_settings: dict, topic: str | None = None, *, schema: type[Schem
         mode=args.mode, with_metadata=args.with_metadata, key_column=identity,
         message_keys=message_keys, start_from_timestamp_ms=args.start_from_timestamp_ms)
     descriptor = SourceDescriptor("kafka", args.topic, spec, opts, tuple(types), primary_key,
-                                  use_message_key=message_keys)
+                                  use_message_key=message_keys,
+                                  grows=args.mode == "streaming")
     return source_table(descriptor, types)
 
 

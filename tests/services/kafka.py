@@ -138,19 +138,22 @@ class KafkaBroker:
 
     def create_topic(self, name: str, partitions: int = 1) -> None:
         """Creates ``name`` and waits until every partition has a leader."""
+        self._topics_command(["--create", "--topic", name, "--partitions", str(partitions),
+                              "--replication-factor", "1"])
+        wait_until(
+            lambda: self._leaders_ready(name, partitions), self.timeout, f"topic {name} leaders"
+        )
+
+    def add_partitions(self, name: str, partitions: int) -> None:
+        """Grows ``name`` to ``partitions`` partitions (``kafka-topics.sh --alter``)."""
+        self._topics_command(["--alter", "--topic", name, "--partitions", str(partitions)])
+        wait_until(
+            lambda: self._leaders_ready(name, partitions), self.timeout, f"topic {name} leaders"
+        )
+
+    def _topics_command(self, args: list[str]) -> None:
         result = subprocess.run(
-            [
-                str(KAFKA_HOME / "bin" / "kafka-topics.sh"),
-                "--zookeeper",
-                self.zookeeper,
-                "--create",
-                "--topic",
-                name,
-                "--partitions",
-                str(partitions),
-                "--replication-factor",
-                "1",
-            ],
+            [str(KAFKA_HOME / "bin" / "kafka-topics.sh"), "--zookeeper", self.zookeeper, *args],
             env={
                 **os.environ,
                 **JAVA_ENV,
@@ -164,9 +167,6 @@ class KafkaBroker:
         )
         if result.returncode != 0 or "Error" in result.stdout:
             raise RuntimeError(f"kafka-topics.sh failed: {result.stdout}\n{result.stderr}")
-        wait_until(
-            lambda: self._leaders_ready(name, partitions), self.timeout, f"topic {name} leaders"
-        )
 
     def _leaders_ready(self, topic: str, partitions: int) -> bool:
         meta = self._metadata(topic)
