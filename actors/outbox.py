@@ -22,7 +22,7 @@ import pyarrow.acero  # noqa: F401
 import ray
 from ray.exceptions import RayError
 from raystream.actors.messages import Data, Message, Progress
-from raystream.actors.routing import Routing, split_by_target
+from raystream.actors.routing import Routing, forward_partner, split_by_target
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class Outbox:
 
     def _all_targets(self, route: Route) -> range | list[int]:
         if route.mode is Routing.FORWARD:
-            return [self.instance]
+            return [forward_partner(self.instance, len(route.targets))]
         return range(len(route.targets))
 
     def _split(self, route: Route, batch: pa.RecordBatch) -> list[tuple[int, pa.RecordBatch]]:

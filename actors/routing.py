@@ -32,7 +32,9 @@ class Routing(str, enum.Enum):
     """How a stage's output reaches the instances of the next stage.
 
     Attributes:
-        FORWARD: Instance ``i`` sends to instance ``i`` (same parallelism).
+        FORWARD: Instance ``i`` sends to instance ``i`` (same parallelism; a reader
+            started while running, ``i`` beyond it, to ``i`` modulo the parallelism:
+            :func:`forward_partner`).
         HASH: By key group of the routing columns (default: the row key).
         GATHER: Everything to the single instance of the next stage.
     """
@@ -47,6 +49,16 @@ class Output(str, enum.Enum):
 
     DATA = "data"
     ERRORS = "errors"
+
+
+def forward_partner(instance: int, targets: int) -> int:
+    """The instance a ``FORWARD`` sender ``instance`` sends to, among ``targets``.
+
+    The same number while the stages have the same parallelism; readers
+    started while running (a Kafka topic that grew) have higher numbers and
+    share the stateless followers of the first ones.
+    """
+    return instance % targets
 
 
 def channel_id(stage_id: int, instance: int) -> str:
@@ -96,7 +108,7 @@ def split_by_target(batch: pa.RecordBatch, mode: Routing, targets: int, instance
         ``(target instance, rows)`` pairs; every row appears exactly once.
     """
     if mode is Routing.FORWARD:
-        return [(instance, batch)]
+        return [(forward_partner(instance, targets), batch)]
     if mode is Routing.GATHER or targets == 1:
         return [(0, batch)]
     parts = instance_of_groups(key_groups(batch, columns), targets)

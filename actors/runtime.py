@@ -26,7 +26,7 @@ from raystream.actors.dynamic import DynamicSources
 from raystream.actors.metrics import ActorMetrics
 from raystream.actors.placement import Placement, alive_nodes
 from raystream.actors.plan import OperatorStage, PhysicalPlan, ReaderStage, SinkStage, Stage
-from raystream.actors.routing import channel_id, source_key
+from raystream.actors.routing import Routing, channel_id, forward_partner, source_key
 from raystream.actors.status import StatusLine
 from raystream.actors.supervisor import Failed, PipelineError, Supervisor
 from raystream.connectors.checkpoint_storage import MemoryStorage
@@ -90,6 +90,7 @@ class Pipeline:
         self.source_of: dict[str, str] = {}
         self.finished_readers: set[str] = set()
         self.appeared: dict[str, tuple[ReaderStage, tuple[str, ...]]] = {}
+        self.added_channels: list[tuple[int, int, int, str]] = []
         self.supervisor = Supervisor(self, max_restarts=self.settings.max_restarts)
         self.driver_metrics = ActorMetrics(None)
         self.checkpointer: Checkpointer
@@ -263,6 +264,7 @@ class Pipeline:
         ray.get([h.reset.remote(incarnation, restore.frontier, restore.sink_states.get(sid),
                                 restore.sink_parts.get(sid)) for sid, h in sinks])
         self._restore_operators(restore, incarnation)
+        self._add_channels_again(restore.frontier)
         ray.get(self.coordinator.reset.remote(incarnation, dict(self.source_of),
                                               restore.frontier, restore.clock,
                                               dict(self.deployed.readers), self._sink_handles()))
@@ -293,6 +295,17 @@ class Pipeline:
 
     # -- readers started while running (DynamicSources calls these) ------------
 
+    def _add_channels_again(self, frontier: int) -> None:
+        """Gives the channels of readers started while running to actors Ray restarted.
+
+        A restarted actor reran ``__init__`` with the channels it was created
+        with; the others keep theirs (``add_channel`` ignores a known channel).
+        Runs after the resets, before any reader resumes.
+        """
+        ray.get([self.deployed.handles[stage_id][instance].add_channel.remote(
+            port, reader_id, frontier)
+            for stage_id, instance, port, reader_id in self.added_channels])
+
     def _start_positions(self, reader_id: str) -> dict[str, Any] | None:
         """Where a reader starts after the last restore (None: as a fresh reader)."""
         if reader_id in self.appeared:
@@ -313,15 +326,20 @@ class Pipeline:
         handle = deployer.reader(stage, instance, partitions)
         reader_id = channel_id(stage.id, instance)
         self.appeared[reader_id] = (stage, tuple(partitions))
-        log.info("pipeline %s: partitions %s of %s appeared: reader %s reads them",
+        log.warning("pipeline %s: partitions %s of %s appeared: reader %s reads them",
                  self.plan.name, ", ".join(partitions), stage.name, reader_id)
         self.source_of[reader_id] = source_key(stage.name, stage.id)
         start = ray.get(self.coordinator.add_reader.remote(
             reader_id, source_key(stage.name, stage.id), handle))
         pending: list[Any] = []
         for consumer, channel in self.plan.consumers(stage.id):
-            for target in self.deployed.handles[consumer.id]:
-                pending.append(target.add_channel.remote(channel.port, reader_id, start))
+            targets = self.deployed.handles[consumer.id]
+            partners = [forward_partner(instance, len(targets))] \
+                if channel.routing is Routing.FORWARD else range(len(targets))
+            for target in partners:
+                self.added_channels.append((consumer.id, target, channel.port, reader_id))
+                pending.append(targets[target].add_channel.remote(channel.port, reader_id,
+                                                                  start))
         ray.get(pending)
         self.runs[reader_id] = handle.run.remote(self.incarnation,
                                                  self._start_positions(reader_id))

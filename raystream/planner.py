@@ -356,11 +356,13 @@ def _dataflow_schema(node: Node) -> pa.Schema:
 def _follow(upstream: _Builder) -> Routing:
     """Routing to a stage of the upstream's parallelism.
 
-    Forward, unless readers can appear later (a dynamic or growing source):
-    they have no fixed partner, so rows are hash-routed instead.
+    Forward, unless readers of a dynamic source (Kinesis) can appear later: a
+    reader per shard comes and goes, so rows are hash-routed instead. Readers
+    a growing source (Kafka) adds share the first readers' followers
+    (:func:`raystream.actors.routing.forward_partner`).
     """
-    followed = upstream.kind == "reader" and (upstream.source.dynamic or upstream.source.grows)
-    return Routing.HASH if followed else Routing.FORWARD
+    dynamic = upstream.kind == "reader" and upstream.source.dynamic
+    return Routing.HASH if dynamic else Routing.FORWARD
 
 
 def _step_of(node: Node) -> Step:

@@ -2,7 +2,8 @@
 
 Unit tests (no Ray, no broker) cover the driver's rules; the integration test
 grows a topic on the Kafka 0.9 test broker (``kafka-topics.sh --alter``) under a
-running groupby pipeline, kills the new reader, and checks the folded output.
+running groupby pipeline, kills the new reader, then a reduce actor, and checks
+the folded output.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from raystream.actors.plan import ReaderStage
 from raystream.actors.routing import channel_id, source_key
 from raystream.connectors.base import FIRST_RECORD, PartitionInfo
 from raystream.run import start
-from tests.recovery_helpers import changelog, fold, negative_folds, repeated_changes, wait_until
+from tests.recovery_helpers import (
+    changelog,
+    fold,
+    kill_actor_process,
+    negative_folds,
+    repeated_changes,
+    wait_until,
+)
 from tests.services.kafka import COMPAT
 from tests.test_kafka_helpers import produce
 
@@ -188,6 +196,14 @@ def test_a_topic_that_grows_is_read_from_the_new_partitions_first_offsets(
                     partition=[i % 4 for i in range(1000)])
             wait_until(lambda: fold(changelog(out), columns) == _expected(3000), 120,
                        "the exact output after the new reader's recovery")
+            # a restarted reduce actor reran __init__: it must learn the new reader's
+            # channel again, or the new reader's rows would be refused
+            kill_actor_process(pipeline, "operator")
+            wait_until(lambda: pipeline.supervisor.recoveries >= 2, 120, "a second recovery")
+            produce(kafka_broker.client_settings(), topic, _events(3000, 1000),
+                    partition=[i % 4 for i in range(1000)])
+            wait_until(lambda: fold(changelog(out), columns) == _expected(4000), 120,
+                       "the exact output after the reduce's recovery")
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
             errors.append(exc)
         finally:
@@ -204,6 +220,6 @@ def test_a_topic_that_grows_is_read_from_the_new_partitions_first_offsets(
         raise errors[0]
     assert [parts for _, parts in pipeline.appeared.values()] == [("2", "3")]
     rows = changelog(out)
-    assert fold(rows, columns) == _expected(3000)
+    assert fold(rows, columns) == _expected(4000)
     assert repeated_changes(rows, columns) == []
     assert negative_folds(rows, columns) == []

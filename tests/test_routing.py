@@ -69,3 +69,12 @@ def test_filter_groups_keeps_the_instance_rows_only() -> None:
     pieces = [filter_groups(table, i, 3).column("x").to_pylist() for i in range(3)]
     assert sorted(sum(pieces, [])) == list(range(KEY_GROUPS))
     assert pieces[0] == list(groups_of_instance(0, 3))
+
+
+def test_readers_added_while_running_share_the_forward_partners() -> None:
+    from raystream.actors.routing import forward_partner
+
+    assert [forward_partner(i, 8) for i in range(8)] == list(range(8))
+    assert [forward_partner(i, 8) for i in (8, 9, 17)] == [0, 1, 1]
+    batch = pa.record_batch({"v": [1, 2]})
+    assert split_by_target(batch, Routing.FORWARD, 4, 6) == [(2, batch)]

@@ -86,10 +86,10 @@ class LocalRayCluster:
         """Starts the head, then the workers; returns once all nodes are alive."""
         try:
             self._start_head()
-            for i in range(self.workers):
-                self._start_worker(i)
-            wait_until(lambda: len(self.alive_nodes()) == 1 + self.workers, self.timeout,
-                       "ray worker nodes", alive=self._all_running, interval=0.5)
+            for i in range(self.workers):  # one at a time: on 2 cores, three joining at
+                self._start_worker(i)      # once starve the head (node info deadlines)
+                wait_until(lambda i=i: len(self.alive_nodes()) == 2 + i, self.timeout,
+                           f"ray worker node {i}", alive=self._all_running, interval=0.5)
         except TimeoutError as exc:
             logs = self.logs()
             self.stop()
