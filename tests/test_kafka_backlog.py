@@ -69,9 +69,14 @@ def test_paused_reader_polls_without_reading_and_resumes_in_place(kafka_broker,
 
 
 @pytest.mark.ray
-def test_backlog_limit_pauses_the_reader(kafka_broker, ray_session, unique_name) -> None:
-    """A slow output holds the durable frontier back; the readers stop at the limit."""
-    kafka_broker.create_topic(unique_name, partitions=2)
+@pytest.mark.parametrize("partitions", [2, 64])
+def test_backlog_limit_pauses_the_reader(kafka_broker, ray_session, unique_name,
+                                         partitions: int) -> None:
+    """A slow output holds the durable frontier back; the readers stop at the limit.
+
+    With 64 partitions the limit is shared by every reader of the topic (4 here).
+    """
+    kafka_broker.create_topic(unique_name, partitions=partitions)
     total, limit = 3000, 300
     produce(kafka_broker.client_settings(), unique_name, [json.dumps({"n": i})
                                                           for i in range(total)])

@@ -22,6 +22,16 @@ from confluent_kafka import Consumer, TopicPartition
 COMPAT = {"api.version.request": "false", "broker.version.fallback": "0.9.0.1"}
 
 
+def _fold(totals: pa.Table | None, grouped: pa.Table) -> pa.Table:
+    """Adds one batch's per-key sums and counts to the running totals."""
+    if totals is None:
+        return grouped
+    merged = pa.concat_tables([totals, grouped]).group_by("k").aggregate(
+        [("v_sum", "sum"), ("v_count", "sum")])
+    return pa.table({"k": merged["k"], "v_sum": merged["v_sum_sum"],
+                     "v_count": merged["v_count_sum"]})
+
+
 def main(bootstrap: str, topic: str, partitions: list[int]) -> int:
     """Reads and folds the partitions; returns the messages read."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "scaling-floor",
@@ -43,9 +53,7 @@ def main(bootstrap: str, topic: str, partitions: list[int]) -> int:
         read += len(values)
         batch = pj.read_json(io.BytesIO(b"\n".join(values)))
         grouped = batch.group_by("k").aggregate([("v", "sum"), ("v", "count")])
-        totals = grouped if totals is None else pa.concat_tables([totals, grouped]).group_by(
-            "k").aggregate([("v_sum", "sum"), ("v_count", "sum")]).rename_columns(
-            ["v_sum", "v_count", "k"])
+        totals = _fold(totals, grouped.select(["k", "v_sum", "v_count"]))
     consumer.close()
     return read
 
