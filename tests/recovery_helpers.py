@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -50,6 +51,47 @@ def kill_actor_process(pipeline: Any, kind: str) -> str:
     pid = int(ray.get(handle.ping.remote(), timeout=60)["pid"])
     os.kill(pid, signal.SIGKILL)
     return name
+
+
+def run_driven(pipeline: Any, drive: Callable[[], None], timeout_s: float) -> None:
+    """Runs a started pipeline to its end while ``drive`` acts on it from a thread.
+
+    The pipeline is stopped once ``drive`` returns or raises, and shut down at
+    the end; what ``drive`` raised is raised here.
+    """
+    errors: list[BaseException] = []
+
+    def driver() -> None:
+        try:
+            drive()
+        except BaseException as exc:  # noqa: BLE001 - raised again by the caller's thread
+            errors.append(exc)
+        finally:
+            pipeline.stop()
+
+    thread = threading.Thread(target=driver, daemon=True)
+    thread.start()
+    try:
+        pipeline.wait(timeout=timeout_s)
+    finally:
+        pipeline.shutdown()
+        thread.join(timeout=10)
+    if errors:
+        raise errors[0]
+
+
+def expected_totals(total: int, groups: int, modulo: int) -> Counter:
+    """The folded output of a groupby over events ``i = 0 .. total-1``.
+
+    Event ``i`` has ``k = i % groups`` and ``v = i % modulo``; the result has one
+    ``(k, sum of v, count)`` row per group, as :func:`fold` gives it.
+    """
+    sums: Counter = Counter()
+    counts: Counter = Counter()
+    for i in range(total):
+        sums[i % groups] += i % modulo
+        counts[i % groups] += 1
+    return Counter({(k, sums[k], counts[k]): 1 for k in sums})
 
 
 def changelog(path: str | Path) -> list[dict]:

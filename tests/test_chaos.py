@@ -20,6 +20,7 @@ import pytest
 import raystream as pw
 from raystream.run import start
 from tests.recovery_helpers import (
+    expected_totals,
     fold,
     kill_actor_process,
     negative_folds,
@@ -36,12 +37,7 @@ COLUMNS = ["k", "s", "n"]
 
 
 def expected(total: int) -> Counter:
-    sums: Counter = Counter()
-    counts: Counter = Counter()
-    for i in range(total):
-        sums[i % GROUPS] += i % 3
-        counts[i % GROUPS] += 1
-    return Counter({(k, sums[k], counts[k]): 1 for k in sums})
+    return expected_totals(total, GROUPS, 3)
 
 
 class Event(pw.Schema):

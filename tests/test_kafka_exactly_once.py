@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from tests.driver_process import DriverProcess
-from tests.recovery_helpers import fold, negative_folds, repeated_changes, wait_until
+from tests.recovery_helpers import (
+    expected_totals,
+    fold,
+    negative_folds,
+    repeated_changes,
+    wait_until,
+)
 from tests.test_kafka_helpers import consume_all, produce
 
 pytestmark = [pytest.mark.kafka, pytest.mark.ray]
@@ -27,12 +33,7 @@ def _events(start: int, count: int) -> list[str]:
 
 
 def expected(total: int) -> Counter:
-    sums: Counter = Counter()
-    counts: Counter = Counter()
-    for i in range(total):
-        sums[i % GROUPS] += i % 5
-        counts[i % GROUPS] += 1
-    return Counter({(k, sums[k], counts[k]): 1 for k in sums})
+    return expected_totals(total, GROUPS, 5)
 
 
 def output_rows(settings: dict, topic: str) -> list[dict]:

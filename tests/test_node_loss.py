@@ -13,6 +13,7 @@ import pytest
 from tests.driver_process import DriverProcess
 from tests.recovery_helpers import (
     changelog,
+    expected_totals,
     fold,
     negative_folds,
     repeated_changes,
@@ -32,12 +33,7 @@ def _events(start: int, count: int) -> list[str]:
 
 
 def expected(total: int) -> Counter:
-    sums: Counter = Counter()
-    counts: Counter = Counter()
-    for i in range(total):
-        sums[i % GROUPS] += i % 4
-        counts[i % GROUPS] += 1
-    return Counter({(k, sums[k], counts[k]): 1 for k in sums})
+    return expected_totals(total, GROUPS, 4)
 
 
 def test_a_dead_node_is_recovered_on_the_survivor_with_exact_output(kafka_broker, unique_name,

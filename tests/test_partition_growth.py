@@ -11,26 +11,27 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import ray
-
-import raystream as pw
 from raystream.actors.checkpointer import Restore
 from raystream.actors.dynamic import DynamicSources
 from raystream.actors.plan import ReaderStage
 from raystream.actors.routing import channel_id, source_key
 from raystream.connectors.base import FIRST_RECORD, PartitionInfo
+
+import raystream as pw
 from raystream.run import start
 from tests.recovery_helpers import (
     changelog,
+    expected_totals,
     fold,
     kill_actor_process,
     negative_folds,
     repeated_changes,
+    run_driven,
     wait_until,
 )
 from tests.services.kafka import COMPAT
@@ -137,12 +138,7 @@ def _events(start_at: int, count: int) -> list[str]:
 
 
 def _expected(total: int) -> Counter:
-    sums: Counter = Counter()
-    counts: Counter = Counter()
-    for i in range(total):
-        sums[i % GROUPS] += i % 5
-        counts[i % GROUPS] += 1
-    return Counter({(k, sums[k], counts[k]): 1 for k in sums})
+    return expected_totals(total, GROUPS, 5)
 
 
 def _pipeline(settings: dict, topic: str, out: Path):
@@ -167,57 +163,43 @@ def test_a_topic_that_grows_is_read_from_the_new_partitions_first_offsets(
                 "auto.offset.reset": "latest", **COMPAT}
     produce(kafka_broker.client_settings(), topic, _events(-500, 500))  # skipped: latest
     pipeline = _pipeline(settings, topic, out)
-    errors: list[BaseException] = []
     columns = ["k", "s", "n"]
 
     def drive() -> None:
-        try:
-            wait_until(lambda: all(s["opens"] for s in ray.get(
-                [r.stats.remote() for r in pipeline.deployed.readers.values()])), 120,
-                "every reader to open its partitions (at their high watermarks)")
-            produce(kafka_broker.client_settings(), topic, _events(0, 1000),
-                    partition=[i % 2 for i in range(1000)])
-            wait_until(lambda: fold(changelog(out), columns) == _expected(1000), 120,
-                       "the output of the first partitions")
-            kafka_broker.add_partitions(topic, 4)
-            produce(kafka_broker.client_settings(), topic, _events(1000, 1000),
-                    partition=[2 + i % 2 for i in range(1000)])
-            wait_until(lambda: pipeline.appeared, 30, "a reader for the new partitions")
-            wait_until(lambda: fold(changelog(out), columns) == _expected(2000), 120,
-                       "the output of the new partitions")
-            written = pipeline.checkpointer.written
-            wait_until(lambda: pipeline.checkpointer.written > written, 60, "a checkpoint")
-            new_reader = next(iter(pipeline.appeared))
-            pid = int(ray.get(pipeline.deployed.readers[new_reader].ping.remote(),
-                              timeout=60)["pid"])
-            os.kill(pid, signal.SIGKILL)
-            wait_until(lambda: pipeline.supervisor.recoveries >= 1, 120, "a recovery")
-            produce(kafka_broker.client_settings(), topic, _events(2000, 1000),
-                    partition=[i % 4 for i in range(1000)])
-            wait_until(lambda: fold(changelog(out), columns) == _expected(3000), 120,
-                       "the exact output after the new reader's recovery")
-            # a restarted reduce actor reran __init__: it must learn the new reader's
-            # channel again, or the new reader's rows would be refused
-            kill_actor_process(pipeline, "operator")
-            wait_until(lambda: pipeline.supervisor.recoveries >= 2, 120, "a second recovery")
-            produce(kafka_broker.client_settings(), topic, _events(3000, 1000),
-                    partition=[i % 4 for i in range(1000)])
-            wait_until(lambda: fold(changelog(out), columns) == _expected(4000), 120,
-                       "the exact output after the reduce's recovery")
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
-            errors.append(exc)
-        finally:
-            pipeline.stop()
+        wait_until(lambda: all(s["opens"] for s in ray.get(
+            [r.stats.remote() for r in pipeline.deployed.readers.values()])), 120,
+            "every reader to open its partitions (at their high watermarks)")
+        produce(kafka_broker.client_settings(), topic, _events(0, 1000),
+                partition=[i % 2 for i in range(1000)])
+        wait_until(lambda: fold(changelog(out), columns) == _expected(1000), 120,
+                   "the output of the first partitions")
+        kafka_broker.add_partitions(topic, 4)
+        produce(kafka_broker.client_settings(), topic, _events(1000, 1000),
+                partition=[2 + i % 2 for i in range(1000)])
+        wait_until(lambda: pipeline.appeared, 30, "a reader for the new partitions")
+        wait_until(lambda: fold(changelog(out), columns) == _expected(2000), 120,
+                   "the output of the new partitions")
+        written = pipeline.checkpointer.written
+        wait_until(lambda: pipeline.checkpointer.written > written, 60, "a checkpoint")
+        new_reader = next(iter(pipeline.appeared))
+        pid = int(ray.get(pipeline.deployed.readers[new_reader].ping.remote(),
+                          timeout=60)["pid"])
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: pipeline.supervisor.recoveries >= 1, 120, "a recovery")
+        produce(kafka_broker.client_settings(), topic, _events(2000, 1000),
+                partition=[i % 4 for i in range(1000)])
+        wait_until(lambda: fold(changelog(out), columns) == _expected(3000), 120,
+                   "the exact output after the new reader's recovery")
+        # a restarted reduce actor reran __init__: it must learn the new reader's
+        # channel again, or the new reader's rows would be refused
+        kill_actor_process(pipeline, "operator")
+        wait_until(lambda: pipeline.supervisor.recoveries >= 2, 120, "a second recovery")
+        produce(kafka_broker.client_settings(), topic, _events(3000, 1000),
+                partition=[i % 4 for i in range(1000)])
+        wait_until(lambda: fold(changelog(out), columns) == _expected(4000), 120,
+                   "the exact output after the reduce's recovery")
 
-    thread = threading.Thread(target=drive, daemon=True)
-    thread.start()
-    try:
-        pipeline.wait(timeout=500)
-    finally:
-        pipeline.shutdown()
-        thread.join(timeout=10)
-    if errors:
-        raise errors[0]
+    run_driven(pipeline, drive, 500)
     assert [parts for _, parts in pipeline.appeared.values()] == [("2", "3")]
     rows = changelog(out)
     assert fold(rows, columns) == _expected(4000)

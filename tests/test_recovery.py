@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -13,10 +12,12 @@ import raystream as pw
 from raystream.run import start
 from tests.recovery_helpers import (
     changelog,
+    expected_totals,
     fold,
     kill_actor_process,
     negative_folds,
     repeated_changes,
+    run_driven,
     wait_until,
 )
 
@@ -37,12 +38,7 @@ def _append(path: Path, start: int, count: int) -> None:
 
 
 def _expected(total: int) -> Counter:
-    sums: Counter = Counter()
-    counts: Counter = Counter()
-    for i in range(total):
-        sums[i % GROUPS] += i % 7
-        counts[i % GROUPS] += 1
-    return Counter({(k, sums[k], counts[k]): 1 for k in sums})
+    return expected_totals(total, GROUPS, 7)
 
 
 def _groupby_pipeline(source: Path, out: Path):
@@ -57,33 +53,19 @@ def _run_with_a_kill(tmp_path: Path, victim: str) -> tuple[list[dict], object]:
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     _append(source, 0, 3000)
     pipeline = _groupby_pipeline(source, out)
-    errors: list[BaseException] = []
 
     def drive() -> None:
-        try:
-            wait_until(lambda: pipeline.checkpointer.written >= 1, 120, "a checkpoint")
-            _append(source, 3000, 2000)
-            wait_until(lambda: len(changelog(out)) > 0, 60, "output")
-            kill_actor_process(pipeline, victim)
-            wait_until(lambda: pipeline.supervisor.recoveries >= 1, 120, "a recovery")
-            _append(source, 5000, 1000)
-            total_rows = 6000
-            wait_until(lambda: fold(changelog(out), ["k", "s", "n"]) == _expected(total_rows),
-                       120, "the exact output")
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
-            errors.append(exc)
-        finally:
-            pipeline.stop()
+        wait_until(lambda: pipeline.checkpointer.written >= 1, 120, "a checkpoint")
+        _append(source, 3000, 2000)
+        wait_until(lambda: len(changelog(out)) > 0, 60, "output")
+        kill_actor_process(pipeline, victim)
+        wait_until(lambda: pipeline.supervisor.recoveries >= 1, 120, "a recovery")
+        _append(source, 5000, 1000)
+        total_rows = 6000
+        wait_until(lambda: fold(changelog(out), ["k", "s", "n"]) == _expected(total_rows),
+                   120, "the exact output")
 
-    thread = threading.Thread(target=drive, daemon=True)
-    thread.start()
-    try:
-        pipeline.wait(timeout=400)
-    finally:
-        pipeline.shutdown()
-        thread.join(timeout=10)
-    if errors:
-        raise errors[0]
+    run_driven(pipeline, drive, 400)
     return changelog(out), pipeline
 
 

@@ -24,7 +24,14 @@ from collections.abc import Iterator
 import pytest
 
 from tests.driver_process import DriverProcess
-from tests.recovery_helpers import changelog, fold, negative_folds, repeated_changes, wait_until
+from tests.recovery_helpers import (
+    changelog,
+    expected_totals,
+    fold,
+    negative_folds,
+    repeated_changes,
+    wait_until,
+)
 from tests.services.kinesis import wait_stream_active
 from tests.services.ray_cluster import LocalRayCluster
 from tests.test_kafka_helpers import produce
@@ -54,12 +61,7 @@ def _events(start: int, count: int) -> list[str]:
 
 
 def _expected(total: int) -> Counter:
-    sums: Counter = Counter()
-    counts: Counter = Counter()
-    for i in range(total):
-        sums[i % GROUPS] += i % 7
-        counts[i % GROUPS] += 1
-    return Counter({(k, sums[k], counts[k]): 1 for k in sums})
+    return expected_totals(total, GROUPS, 7)
 
 
 def _readers_per_node(cluster: LocalRayCluster, marker: str) -> Counter:
