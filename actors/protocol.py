@@ -297,6 +297,7 @@ class CommitProtocol:
             "rows_closed": self.rows_closed,
             "readers_finished": sum(s.finished for s in self.readers.values()),
             "readers": len(self.readers),
+            "backlog_granted": dict(self.backlog.granted),
             "done": self.done,
             **self.cuts.status(),
         }

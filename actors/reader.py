@@ -117,7 +117,7 @@ class ReaderActor:
     def stats(self) -> dict[str, Any]:
         """Returns counters for monitoring."""
         return dict(self.stats_, name=self.config.name, in_flight=self.backlog.in_flight,
-                    incarnation=self.incarnation)
+                    allowance=self.backlog.allowance, incarnation=self.incarnation)
 
     @ray.method(concurrency_group="control")
     def ping(self) -> dict[str, Any]:

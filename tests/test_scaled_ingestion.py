@@ -14,8 +14,6 @@ Marked ``scale``: ``pytest -m scale`` runs only these (about 4-6 minutes here).
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
 import time
 from collections import Counter
@@ -156,14 +154,13 @@ def test_64_partitions_over_4_nodes_grow_and_survive_a_node_loss(
                    lambda: f"the output of the 8 new partitions ({driver.output()[-3000:]})")
         assert "partitions 64, 65, 66, 67, 68, 69, 70, 71 of" in driver.output()
 
-        worker = next(node for node in four_nodes.nodes if node.name == "worker2")
-        os.killpg(worker.proc.pid, signal.SIGKILL)  # the node dies: raylet, workers, all
-        worker.proc.wait(timeout=30)
+        four_nodes.kill_node("worker2")  # the node dies: raylet, workers, all
         produce(settings, topic, _events(72_000, 8_000), partition=[i % 72 for i in range(8_000)])
         wait_until(lambda: driver.running() and fold(changelog(out), COLUMNS) ==
                    _expected(80_000), 300,
                    lambda: f"the exact output after the node loss ({driver.output()[-4000:]})")
-        assert "recovered in" in driver.output()
+        wait_until(lambda: "recovered in" in driver.output(), 60,
+                   lambda: f"the recovery's log line ({driver.output()[-3000:]})")
         assert len(_readers_per_node(four_nodes, ":reader")) == 3, "the survivors read"
         rows = _finish(driver, out)
     finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -199,6 +200,26 @@ class LocalRayCluster:
             raise AssertionError(f"{exc}; job {self.job_status(submission_id)}:\n{logs}") \
                 from None
 
+    def kill_node(self, name: str) -> None:
+        """SIGKILLs a node: its ``ray start`` process group and every process below it.
+
+        Ray's worker processes may leave the node's process group; they would
+        then go on serving actor calls for a moment after their raylet died. A
+        dead machine takes them at once, so they are killed with the group.
+        """
+        node = next(n for n in self.nodes if n.name == name)
+        doomed = _descendants(node.proc.pid)
+        try:
+            os.killpg(node.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for pid in doomed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        node.proc.wait(timeout=30)
+
     def logs(self) -> str:
         """Tails of the node logs, for failure messages."""
         return "\n".join(tail(node.log) for node in self.nodes)
@@ -210,6 +231,28 @@ class LocalRayCluster:
         self.nodes.clear()
         time.sleep(0.1)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _descendants(root: int) -> set[int]:
+    """``root``'s live descendant processes (from /proc's children lists)."""
+    found: set[int] = set()
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                children = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    stack.append(child)
+    return found
 
 
 @pytest.fixture(scope="module")
