@@ -15,29 +15,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from raystream.connectors.storage_base import LocatedError
+
 FORMAT_VERSION = 1
 """Manifest format written by this raystream; a manifest of another version is refused."""
 
 _SHA256_HEX = 64
 
 
-class CheckpointError(Exception):
-    """A checkpoint cannot be used; names the file and what is wrong.
-
-    Args:
-        location: The file, as ``CheckpointStorage.location`` spells it.
-        reason: What is wrong, in words.
-    """
+class CheckpointError(LocatedError):
+    """A checkpoint cannot be used; names the file and what is wrong."""
 
     what = "checkpoint error"
-
-    def __init__(self, location: str, reason: str) -> None:
-        super().__init__(f"{self.what}: {location}: {reason}")
-        self.location = location
-        self.reason = reason
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (self.location, self.reason)
 
 
 class CheckpointCorrupt(CheckpointError):

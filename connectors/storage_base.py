@@ -15,19 +15,21 @@ PROBE_DATA = b"raystream checkpoint storage probe\n"
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.=+-]+$")
 
 
-class StorageError(Exception):
-    """A checkpoint storage operation failed; names the object and the cause.
+class LocatedError(Exception):
+    """An error about one file or object: ``"<what>: <location>: <reason>"``.
+
+    Subclasses set ``what``. Picklable (it crosses Ray actor boundaries).
 
     Args:
-        location: The object or root, as ``CheckpointStorage.location`` spells it.
-        reason: What went wrong, in words.
+        location: The file or object, as ``CheckpointStorage.location`` spells it.
+        reason: What is wrong, in words.
 
     Attributes:
         location: As given.
         reason: As given.
     """
 
-    what = "checkpoint storage error"
+    what = "error"
 
     def __init__(self, location: str, reason: str) -> None:
         super().__init__(f"{self.what}: {location}: {reason}")
@@ -36,6 +38,12 @@ class StorageError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self.location, self.reason)
+
+
+class StorageError(LocatedError):
+    """A checkpoint storage operation failed; names the object and the cause."""
+
+    what = "checkpoint storage error"
 
 
 class StorageMissing(StorageError):
