@@ -154,19 +154,34 @@ class NoidaBroker:
         admin = AdminClient({**self.client_config(), "log_level": 0})
         return bool(admin.list_topics(timeout=2).brokers)
 
-    def wait_persisted(self) -> None:
+    def wait_persisted(self, timeout: float = 15.0) -> None:
         """Waits until what the server acknowledged so far is in its data file.
 
         noida-db rewrites ``kafka.json`` within :data:`PERSIST_INTERVAL_S` of a
-        change (and not at all when nothing changed).
+        change (and not at all when nothing changed). A write that lands after
+        this call began may still hold a snapshot taken before the last change,
+        and then a second write follows: so this waits for a write after the
+        call began and then for the file to stay unchanged for a while.
+
+        Args:
+            timeout: Seconds to wait in all (a loaded machine delays the writes).
+
+        Raises:
+            TimeoutError: No write came, or the file kept changing.
         """
         path = self.data_dir / "kafka.json"
         since = time.time()
-        deadline = time.monotonic() + 2 * PERSIST_INTERVAL_S + 0.5
+        deadline = time.monotonic() + timeout
+        quiet_s = 1.5 * PERSIST_INTERVAL_S
+        last_write, last_seen = None, time.monotonic()
         while time.monotonic() < deadline:
-            if path.exists() and path.stat().st_mtime > since:
+            mtime = path.stat().st_mtime if path.exists() else None
+            if mtime is not None and mtime > since and mtime != last_write:
+                last_write, last_seen = mtime, time.monotonic()
+            if last_write is not None and time.monotonic() - last_seen >= quiet_s:
                 return
             time.sleep(0.05)
+        raise TimeoutError(f"noida-db did not persist {path} within {timeout:.0f} s")
 
     def restart(self, *, wait_persisted: bool = True) -> None:
         """``kill -9`` then start again on the same port and data directory.
