@@ -8,7 +8,6 @@ complete checkpoints and drains driver-side sinks.
 from __future__ import annotations
 
 import logging
-import os
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from raystream.actors.dynamic import DynamicSources
 from raystream.actors.metrics import ActorMetrics
 from raystream.actors.placement import Placement, alive_nodes
 from raystream.actors.plan import OperatorStage, PhysicalPlan, ReaderStage, SinkStage, Stage
+from raystream.actors.ray_session import ensure_ray
 from raystream.actors.routing import Routing, channel_id, forward_partner, source_key
 from raystream.actors.status import StatusLine
 from raystream.actors.supervisor import Failed, PipelineError, Supervisor
@@ -34,14 +34,6 @@ from raystream.connectors.checkpoint_storage import MemoryStorage
 log = logging.getLogger("raystream.runtime")
 
 __all__ = ["CheckpointSettings", "Pipeline", "PipelineError", "cluster_cpus", "ensure_ray"]
-
-
-def ensure_ray() -> None:
-    """Connects to ``RAY_ADDRESS`` if set, else starts (or reuses) a local Ray."""
-    if ray.is_initialized():
-        return
-    ray.init(address=os.environ.get("RAY_ADDRESS") or None, logging_level=logging.WARNING,
-             log_to_driver=True, configure_logging=False)
 
 
 def cluster_cpus() -> int:

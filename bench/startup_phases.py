@@ -82,6 +82,7 @@ def child_pipeline(out: Path, work: Path, with_filter: bool, probe: bool) -> Non
     """The 10-row groupby pipeline with every driver phase marked."""
     atexit.register(lambda: _dump(out))  # registered first: runs after Ray's own atexit
     import raystream as pw
+    pw.Schema  # noqa: B018 - the API loads on first use, as in any user script
     mark("import_raystream")
     import ray
     run_mod = sys.modules["raystream.run"]

@@ -1,43 +1,24 @@
 """raystream: Pathway-style streaming tables on a Ray actor runtime.
 
 Use it as ``import raystream as pw``.
+
+The public names are loaded on first use (PEP 562): ``pw.Table``, ``pw.io`` or
+``from raystream import Table`` import :mod:`raystream._api` once, which
+imports them all. Ray actor processes import only ``raystream.actors`` and
+``raystream.connectors`` and so never load the table API, pandas or the
+connectors' Python front ends.
 """
 
-from raystream import debug, io, persistence, reducers, udfs, universes
-from raystream import namespaces as _namespaces  # noqa: F401 - registers .str/.num/.dt
-from raystream.compat_api import (
-    BaseCustomAccumulator,
-    assert_table_has_schema,
-    fill_error,
-    require,
-    schema_builder,
-    table_transformer,
-)
-from raystream.dtypes import DateTimeNaive, DateTimeUtc, Duration, Json, Pointer
-from raystream.error_log import global_error_log
-from raystream.errors import ApiTypeError, ApiValueError, RaystreamError
-from raystream.expressions import (
-    ColumnExpression,
-    ColumnReference,
-    cast,
-    coalesce,
-    if_else,
-    this,
-    unwrap,
-)
-from raystream.groupby import GroupedTable
-from raystream.persistence import PersistenceMode
-from raystream.pointer import ref_scalar
-from raystream.pyops import make_tuple
-from raystream.run import MonitoringLevel, run, run_all
-from raystream.schema import (
-    Schema,
-    column_definition,
-    schema_from_dict,
-    schema_from_types,
-)
-from raystream.table import Table
-from raystream.udfs import UDF, apply, apply_async, apply_with_type, udf
+# ruff: noqa: F405 - __all__ names come from raystream._api (star-imported for type checkers)
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from raystream._api import *  # noqa: F403
+    from raystream._api import debug, io, persistence, reducers, udfs, universes  # noqa: F401
 
 __all__ = [
     "ApiTypeError", "ApiValueError", "ColumnExpression", "ColumnReference", "DateTimeNaive",
@@ -49,3 +30,28 @@ __all__ = [
     "assert_table_has_schema", "fill_error", "require", "schema_builder", "table_transformer",
     "ref_scalar", "make_tuple", "udfs", "universes",
 ]
+
+_SUBMODULES = frozenset({"debug", "io", "persistence", "reducers", "udfs", "universes"})
+_loading = False
+
+
+def __getattr__(name: str) -> Any:
+    """Loads the public API on the first access of one of its names."""
+    global _loading
+    if name in _SUBMODULES:  # ``from raystream import universes`` inside the package
+        return importlib.import_module(f"raystream.{name}")
+    if name not in __all__ or _loading:
+        # Not ours, or asked while the API loads: the import system then
+        # imports ``raystream.<name>`` as a submodule (``from raystream import dtypes``).
+        raise AttributeError(f"module 'raystream' has no attribute {name!r}")
+    _loading = True
+    try:
+        api = importlib.import_module("raystream._api")
+    finally:
+        _loading = False
+    globals().update({public: getattr(api, public) for public in __all__})
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -35,12 +35,27 @@ OPS: dict[str, Op] = {}
 LAZY: dict[str, Callable[[Any, pa.RecordBatch], Value]] = {}
 """Operations that evaluate their arguments themselves (only where needed): see lazy.py."""
 
-HOOKS: dict[str, Callable[..., Any]] = {}
+class _Hooks(dict):
+    """A registry that imports the modules that fill it when a name is missing."""
+
+    def __missing__(self, name: str) -> Callable[..., Any]:
+        import importlib  # noqa: PLC0415
+
+        for module in _HOOK_MODULES:
+            importlib.import_module(module)
+        if dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        raise KeyError(name)
+
+
+_HOOK_MODULES = ("raystream.pyops", "raystream.namespaces", "raystream.static")
+HOOKS: dict[str, Callable[..., Any]] = _Hooks()
 """Expression kinds defined in modules that build on :mod:`raystream.expressions`,
-registered when they are imported (``raystream/__init__`` imports them all), so that
-expressions can create them without importing them back: ``python_call`` /
-``needs_python`` / ``make_tuple`` (pyops.py), ``str`` / ``num`` / ``dt`` namespaces
-(namespaces.py), ``static_table_from_rows`` (static.py, for ``Table.empty``)."""
+registered when they are imported, so that expressions can create them without
+importing them back: ``python_call`` / ``needs_python`` / ``make_tuple`` (pyops.py),
+``str`` / ``num`` / ``dt`` namespaces (namespaces.py), ``static_table_from_rows``
+(static.py, for ``Table.empty``). A name asked for before its module was imported
+(a Ray worker does not load the public API) imports the modules above."""
 
 
 def register(name: str, typer: Callable, kernel: Callable) -> None:
