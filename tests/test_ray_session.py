@@ -1,4 +1,5 @@
-"""The local Ray that raystream starts is stopped at exit, every process of it.
+"""The local Ray that raystream starts: stopped at exit, every process of it, and
+its actor processes import only what actors need.
 
 Each case runs a driver in its own process (the suite's shared Ray must not be
 touched) and checks, from outside, that no process of that driver's Ray is
@@ -32,13 +33,20 @@ class Probe:
         import os
         return os.getpid()
 
+    def loads_the_api(self):
+        import raystream.actors.operator, raystream.actors.reader  # noqa: F401
+        return "raystream._api" in sys.modules or "raystream.table" in sys.modules
+
 probe = Probe.remote()
 actor_pid = ray.get(probe.pid.remote())
+api_in_actor = ray.get(probe.loads_the_api.remote())
 node = ray._private.worker._global_node
 pids = [info.process.pid for infos in node.all_processes.values() for info in infos]
 raylet = node.all_processes["raylet"][0].process.pid
 below = _descendants([raylet])
-json.dump({"node": pids, "below_raylet": below, "actor": actor_pid}, open(sys.argv[1], "w"))
+json.dump({"node": pids, "below_raylet": below, "actor": actor_pid,
+           "api_in_actor": api_in_actor, "api_in_driver": "raystream._api" in sys.modules},
+          open(sys.argv[1], "w"))
 """
 
 
@@ -50,7 +58,7 @@ def _alive(pid: int) -> bool:
     return state != b"Z"
 
 
-def _run_driver(tmp_path: Path, source: str) -> dict[str, list[int] | int]:
+def _run_driver(tmp_path: Path, source: str) -> dict:
     out = tmp_path / "pids.json"
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
@@ -70,6 +78,11 @@ def test_the_local_ray_raystream_started_leaves_no_process_at_exit(tmp_path: Pat
     while time.monotonic() < deadline and any(_alive(p) for p in everything):
         time.sleep(0.1)
     assert [p for p in everything if _alive(p)] == []
+
+
+def test_actor_processes_do_not_load_the_public_api(tmp_path: Path) -> None:
+    pids = _run_driver(tmp_path, _DRIVER)
+    assert pids["api_in_driver"] and not pids["api_in_actor"]
 
 
 def test_a_ray_the_user_started_is_left_to_the_user(tmp_path: Path) -> None:
