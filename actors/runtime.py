@@ -19,7 +19,7 @@ from raystream.actors.checkpoint import CheckpointStore
 from raystream.actors.checkpointer import Checkpointer, Restore
 from raystream.actors.coordinator import CoordinatorConfig
 from raystream.actors.deploy import Deployer, Deployment
-from raystream.actors.discovery import assign_partitions
+from raystream.actors.discovery import assign_partitions, default_operator_parallelism
 from raystream.actors.driver_sinks import DriverSinks
 from raystream.actors.dynamic import DynamicSources
 from raystream.actors.metrics import ActorMetrics
@@ -365,5 +365,5 @@ def with_partitions(plan: PhysicalPlan) -> PhysicalPlan:
     groups = {stage.id: assign_partitions(stage.source.list_partitions(),
                                           stage.parallel_readers, stage.dynamic, cpus, nodes)
               for stage in plan.stages if isinstance(stage, ReaderStage) and not stage.groups}
-    return plan.resolved(groups, default_parallelism=max(1, min(cpus, 4)))
+    return plan.resolved(groups, default_parallelism=default_operator_parallelism(cpus))
 

@@ -142,8 +142,8 @@ def test_64_partitions_over_4_nodes_grow_and_survive_a_node_loss(
                    lambda: f"the first output ({driver.output()[-3000:]})")
         print(f"64 partitions, 4 nodes: first output {time.monotonic() - started:.1f} s "
               "after the driver started")
-        # default layout: min(64, 2 x 4 CPUs) = 8 readers of 8 partitions, 2 per node
-        _check_even(_readers_per_node(four_nodes, ":reader"), 4, 8)
+        # default layout: min(64, 4 CPUs) = 4 readers of 16 partitions, 1 per node
+        _check_even(_readers_per_node(four_nodes, ":reader"), 4, 4)
         wait_until(lambda: fold(changelog(out), COLUMNS) == _expected(64_000), 180,
                    lambda: f"the exact output of 64 partitions ({driver.output()[-3000:]})")
 
