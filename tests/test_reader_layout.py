@@ -16,7 +16,8 @@ def listing(n: int) -> list[PartitionInfo]:
 
 
 @pytest.mark.parametrize(("partitions", "cpus", "nodes", "readers"), [
-    (4, 2, 2, 4),     # few partitions: one reader each
+    (2, 4, 2, 2),     # few partitions: one reader each
+    (4, 2, 2, 2),     # more partitions than CPUs: one reader per CPU
     (64, 4, 4, 4),    # 64 partitions on 4 one-CPU nodes: one reader per CPU
     (64, 2, 1, 2),    # this 2-core machine
     (64, 2, 6, 6),    # more nodes than CPUs: every node still gets a reader
