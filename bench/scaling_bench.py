@@ -14,8 +14,10 @@ One run starts its own Kafka 0.9 broker (``tests/services/kafka.py``), fills a
 * **partitions**: peak memory (summed PSS of every process of the run) with
   4, 16 and 64 partitions, default layout.
 
-For each run: wall time, messages/s end to end and steady (from the first
-output line to the exit), and the CPU seconds of each process role (broker,
+For each run: wall time, messages/s end to end and steady (the messages the
+first output did not count, over the time from the first output to the last
+growth of the output file; "-" when the first output counted more than 80%),
+and the CPU seconds of each process role (broker,
 Ray system processes, readers, operators, sink, coordinator, driver; from
 ``/proc``), so that the saturating resource is measured, not guessed.
 
@@ -156,6 +158,17 @@ class Run:
     cpu_s: dict[str, float] = field(default_factory=dict)
     peak_pss_mb: float = 0.0
     pss_by_role_mb: dict[str, float] = field(default_factory=dict)
+    counted_at_first_output: int = 0
+    last_output_s: float | None = None
+    baseline: tuple[int, float] | None = None
+    """Messages and wall time of the same pipeline on a 640-message topic, same cluster."""
+
+    @property
+    def marginal_rate(self) -> float | None:
+        """Messages per second beyond the start-up run: start-up and exit cancel out."""
+        if self.baseline is None or self.wall_s <= self.baseline[1]:
+            return None
+        return (self.messages - self.baseline[0]) / (self.wall_s - self.baseline[1])
 
     @property
     def rate(self) -> float:
@@ -164,10 +177,19 @@ class Run:
 
     @property
     def steady_rate(self) -> float | None:
-        """Messages per second from the first output to the exit."""
-        if self.first_output_s is None or self.wall_s - self.first_output_s < 0.5:
+        """Messages per second between the first and the last output.
+
+        Counts only the messages that the first output did not include, over
+        the time until the output last grew: start-up and exit are left out.
+        None when the first output already counted nearly everything.
+        """
+        if self.first_output_s is None or self.last_output_s is None:
             return None
-        return self.messages / (self.wall_s - self.first_output_s)
+        seconds = self.last_output_s - self.first_output_s
+        later = self.messages - self.counted_at_first_output
+        if seconds < 0.3 or later < 0.2 * self.messages:
+            return None
+        return later / seconds
 
 
 def fill_topic(broker: KafkaBroker, topic: str, partitions: int, messages: int) -> None:
@@ -200,10 +222,13 @@ def run_pipeline(section: str, x: int, broker: KafkaBroker, topic: str, messages
         started = time.monotonic()
         proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
-        first = None
+        first, first_count, size, last_growth = None, 0, 0, None
         while proc.poll() is None:
-            if first is None and out.exists() and out.stat().st_size:
-                first = time.monotonic() - started
+            grown = out.stat().st_size if out.exists() else 0
+            if grown > size:
+                size, last_growth = grown, time.monotonic() - started
+                if first is None:
+                    first, first_count = last_growth, _counted(out, partial=True)
             time.sleep(0.05)
         wall = time.monotonic() - started
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -213,13 +238,19 @@ def run_pipeline(section: str, x: int, broker: KafkaBroker, topic: str, messages
     if counted != messages:
         raise RuntimeError(f"{section}={x}: the output counts {counted} of {messages} messages")
     return Run(section, x, wall, messages, first, sampler.cpu_by_role(),
-               sampler.peak_pss / 2**20, sampler.peak_by_role)
+               sampler.peak_pss / 2**20, sampler.peak_by_role, first_count, last_growth)
 
 
-def _counted(out: Path) -> int:
+def _counted(out: Path, partial: bool = False) -> int:
+    """Messages the output's latest totals count (``partial``: the file is still written)."""
     latest: dict[int, int] = {}
     for line in out.read_text().splitlines():
-        row = json.loads(line)
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if partial:
+                continue  # a line being written
+            raise
         if row["diff"] > 0:
             latest[row["k"]] = row["n"]
     return sum(latest.values())
@@ -254,8 +285,11 @@ def print_run(run: Run) -> None:
     steady = f"{run.steady_rate:>9,.0f}" if run.steady_rate else f"{'-':>9}"
     cpu = " ".join(f"{r}={v:.1f}" for r, v in run.cpu_s.items())
     memory = f" peak {run.peak_pss_mb:,.0f} MB" if run.peak_pss_mb else ""
+    marginal = (f" | beyond start-up ({run.baseline[1]:.1f} s for {run.baseline[0]} messages)"
+                f" {run.marginal_rate:,.0f} msg/s" if run.marginal_rate and run.baseline else "")
+    first = f" first output {run.first_output_s:.1f} s" if run.first_output_s else ""
     print(f"{run.section:>10} {run.x:>4} {run.wall_s:>7.1f} s {run.rate:>9,.0f} msg/s "
-          f"steady {steady} | cpu s: {cpu}{memory}", flush=True)
+          f"steady {steady}{marginal}{first} | cpu s: {cpu}{memory}", flush=True)
 
 
 def main() -> None:
@@ -286,6 +320,9 @@ def main() -> None:
     try:
         topic = "scaling-64"
         fill_topic(broker, topic, 64, args.messages)
+        startup_topic = "scaling-64-startup"  # 10 messages per partition: start-up and exit
+        if "nodes" in args.sections:
+            fill_topic(broker, startup_topic, 64, 640)
         print(f"# {args.messages:,} JSON messages over 64 partitions; {os.cpu_count()} cores")
         if "floor" in args.sections:
             for n in args.readers:
@@ -302,8 +339,15 @@ def main() -> None:
                                           timeout=240).start()
                 try:
                     env = cluster.env(PYTHONWARNINGS="ignore::DeprecationWarning")
+                    # a first job on a fresh cluster pays for its workers: warm it up,
+                    # then time the 640-message run right before the measured one
+                    run_pipeline("nodes-startup", n, broker, startup_topic, 640, None, env)
+                    small = run_pipeline("nodes-startup", n, broker, startup_topic, 640, None,
+                                         env)
+                    print_run(small)
                     runs.append(run_pipeline("nodes", n, broker, topic, args.messages, None,
                                              env))
+                    runs[-1].baseline = (small.messages, small.wall_s)
                     print_run(runs[-1])
                 finally:
                     cluster.stop()
@@ -320,7 +364,8 @@ def main() -> None:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(
         {"messages": args.messages, "cores": os.cpu_count(),
-         "runs": [dict(asdict(r), rate=r.rate, steady_rate=r.steady_rate) for r in runs]},
+         "runs": [dict(asdict(r), rate=r.rate, steady_rate=r.steady_rate,
+                       marginal_rate=r.marginal_rate) for r in runs]},
         indent=1))
     summarize(runs)
     plot(runs, Path(args.plot))
@@ -330,6 +375,10 @@ def summarize(runs: list[Run]) -> None:
     """Ratios against the floor with the same process count, and the CPU shares."""
     floor = {r.x: r for r in runs if r.section == "floor"}
     best_floor = max((r.rate for r in floor.values()), default=None)
+    for run in runs:
+        if run.section == "nodes" and run.marginal_rate and 1 in floor:
+            print(f"nodes={run.x}: beyond start-up {run.marginal_rate:,.0f} msg/s = "
+                  f"{run.marginal_rate / floor[1].rate:.2f}x the single-process floor")
     for run in runs:
         if run.section == "readers" and run.x in floor:
             print(f"readers={run.x}: {run.rate / floor[run.x].rate:.2f}x the floor with "
