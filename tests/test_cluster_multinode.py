@@ -127,7 +127,7 @@ def test_kafka_job_spreads_readers_over_two_nodes_and_stops_cleanly(
         assert filters == {}, "the filter runs inside each reader (fused with the combiner)"
         every = {str(i) for i in range(PARTITIONS)}
         ray_cluster.wait_job(name, lambda: lag_partitions(ray_cluster, name) == every, 90,
-                             "Kafka lag gauges of both readers (2 partitions each) on the metrics ports")
+                             "Kafka lag gauges of both readers (2 partitions each)")
         ray_cluster.wait_job(
             name, lambda: lag_partitions(ray_cluster, name,
                                          "ray_raystream_partition_lag_records") == every, 90,
