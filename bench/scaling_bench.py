@@ -10,7 +10,10 @@ One run starts its own Kafka 0.9 broker (``tests/services/kafka.py``), fills a
   N = 1, 2, 4, 8, 16, each reading 64/N partitions;
 * **nodes**: the pipeline with its default layout joined to a running local
   cluster of 1, 2 or 4 ``ray start`` nodes (2 CPUs for one node, else 1 each;
-  the cluster's start is not counted, the driver's is);
+  the cluster's start is not counted, the driver's is). On each cluster the
+  pipeline first runs twice on a 640-message topic (a warm-up, then the
+  start-up run), so that the rate beyond start-up is
+  ``(messages - 640) / (wall - start-up run's wall)``;
 * **partitions**: peak memory (summed PSS of every process of the run) with
   4, 16 and 64 partitions, default layout.
 
