@@ -27,7 +27,7 @@ import ray
 
 log = logging.getLogger("raystream.ray")
 
-__all__ = ["ensure_ray", "fast_local_shutdown"]
+__all__ = ["descendants", "ensure_ray", "fast_local_shutdown"]
 
 _TERM_GRACE_S = 0.2
 """How long the node's processes get to exit on SIGTERM before SIGKILL."""
@@ -80,7 +80,7 @@ def _stop_together(processes: dict[str, list[Any]]) -> None:
     procs: list[subprocess.Popen[Any]] = [info.process for kind, infos in processes.items()
                                           if kind != "reaper" for info in infos
                                           if getattr(info, "process", None) is not None]
-    below = _descendants([info.process.pid for info in processes.get("raylet", [])])
+    below = descendants([info.process.pid for info in processes.get("raylet", [])])
     for proc in procs:
         if proc.poll() is None:
             proc.terminate()
@@ -102,7 +102,7 @@ def _stop_together(processes: dict[str, list[Any]]) -> None:
             log.warning("Ray process %s did not exit after SIGKILL", proc.pid)
 
 
-def _descendants(pids: list[int]) -> list[int]:
+def descendants(pids: list[int]) -> list[int]:
     """PIDs of every process below ``pids``, read from ``/proc``."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):

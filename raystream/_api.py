@@ -1,8 +1,9 @@
 """Everything ``import raystream as pw`` offers, imported at once.
 
-:mod:`raystream` loads this module on the first ``pw.<name>``: a Ray worker
-that only imports ``raystream.actors`` or ``raystream.connectors`` never
-pays for the public API (about 0.4 s of imports per actor process).
+:mod:`raystream` imports it at once in a user's process, and in a Ray worker
+only on the first ``pw.<name>``: an actor, which imports only
+``raystream.actors`` and ``raystream.connectors``, never pays for the public
+API (about 0.4 s of imports per actor process).
 """
 
 # ruff: noqa: F401 - every name here is re-exported by raystream/__init__.py

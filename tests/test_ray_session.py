@@ -18,12 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.services._proc import start_time
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _DRIVER = """
 import json, sys
 import ray
-from raystream.actors.ray_session import _descendants, ensure_ray
+from raystream.actors.ray_session import descendants, ensure_ray
 
 ensure_ray()
 
@@ -43,7 +45,7 @@ api_in_actor = ray.get(probe.loads_the_api.remote())
 node = ray._private.worker._global_node
 pids = [info.process.pid for infos in node.all_processes.values() for info in infos]
 raylet = node.all_processes["raylet"][0].process.pid
-below = _descendants([raylet])
+below = descendants([raylet])
 json.dump({"node": pids, "below_raylet": below, "actor": actor_pid,
            "api_in_actor": api_in_actor, "api_in_driver": "raystream._api" in sys.modules},
           open(sys.argv[1], "w"))
@@ -51,11 +53,7 @@ json.dump({"node": pids, "below_raylet": below, "actor": actor_pid,
 
 
 def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != b"Z"
+    return start_time(pid) is not None  # None: gone, or a zombie
 
 
 def _run_driver(tmp_path: Path, source: str) -> dict:

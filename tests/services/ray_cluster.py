@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from raystream.actors.ray_session import descendants
 
 from tests.services._proc import free_port, port_open, spawn, stop_group, tail, wait_until
 
@@ -208,7 +209,7 @@ class LocalRayCluster:
         dead machine takes them at once, so they are killed with the group.
         """
         node = next(n for n in self.nodes if n.name == name)
-        doomed = _descendants(node.proc.pid)
+        doomed = descendants([node.proc.pid])
         try:
             os.killpg(node.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -231,28 +232,6 @@ class LocalRayCluster:
         self.nodes.clear()
         time.sleep(0.1)
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _descendants(root: int) -> set[int]:
-    """``root``'s live descendant processes (from /proc's children lists)."""
-    found: set[int] = set()
-    stack = [root]
-    while stack:
-        pid = stack.pop()
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                children = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                if child not in found:
-                    found.add(child)
-                    stack.append(child)
-    return found
 
 
 @pytest.fixture(scope="module")
