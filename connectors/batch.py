@@ -6,7 +6,10 @@ whose first two columns are
 * ``_key`` (uint64): the row key (Pathway's ``id``, a ``pw.Pointer``);
 * ``_diff`` (int64): ``+1`` for an insertion, ``-1`` for a retraction;
 
-followed by the user's columns. Outputs (what sinks write) carry the user's
+followed by the user's columns. A column ``x`` that can hold Pathway's error
+values (a cell whose expression failed) is followed by its *error flag*
+``_err:x`` (bool): true where the cell is an error, whose value is then null
+(see :mod:`raystream.actors.kernels.cells`). Outputs (what sinks write) carry the user's
 columns plus ``time`` (the commit time) and ``diff``, as Pathway writes them.
 Row keys are derived with :mod:`raystream.connectors.hashing`; users see them
 as pointer text (``^`` plus 13 base-32 digits).
@@ -34,6 +37,8 @@ OUT_TIME = "time"
 OUT_DIFF = "diff"
 """Change column of output batches."""
 RESERVED_OUTPUT = (OUT_TIME, OUT_DIFF)
+ERROR_FLAG_PREFIX = "_err:"
+"""Prefix of the error-flag column of a column that can hold error values."""
 """User columns may not use these names in a table that is written out."""
 
 _POINTER_ALPHABET = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -51,8 +56,32 @@ def dataflow_schema(fields: Sequence[pa.Field]) -> pa.Schema:
 
 
 def user_columns(schema: pa.Schema) -> list[str]:
-    """The user's column names of a dataflow schema (without ``_key``/``_diff``)."""
-    return [n for n in schema.names if n not in (KEY, DIFF)]
+    """The user's column names of a dataflow schema (without ``_key``/``_diff``/flags)."""
+    return [n for n in schema.names if n not in (KEY, DIFF) and not is_error_flag(n)]
+
+
+def error_flag(column: str) -> str:
+    """The name of ``column``'s error-flag column."""
+    return ERROR_FLAG_PREFIX + column
+
+
+def is_error_flag(name: str) -> bool:
+    """True if ``name`` is an error-flag column."""
+    return name.startswith(ERROR_FLAG_PREFIX)
+
+
+def flag_of(batch: pa.RecordBatch, column: str) -> pa.Array | None:
+    """``column``'s error flags (None counts as false), or None if it has none."""
+    name = error_flag(column)
+    if name not in batch.schema.names:
+        return None
+    flags = batch.column(name)
+    return flags if flags.null_count == 0 else flags.fill_null(False)
+
+
+def no_errors(n: int) -> pa.Array:
+    """Error flags for ``n`` cells that hold values."""
+    return pa.array(np.zeros(n, np.bool_))
 
 
 def make_batch(keys: np.ndarray | pa.Array | Sequence[int],

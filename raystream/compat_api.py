@@ -10,8 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from typing_extensions import override
 
+from raystream.actors.kernels.cells import cell_values
 from raystream.expressions import ColumnExpression, Resolver, if_else, wrap
 from raystream.ops import Value
 from raystream.schema import ColumnDefinition, Schema, SchemaMeta, _column_from
@@ -49,22 +51,25 @@ class FillError(ColumnExpression):
             resolved.expr.dtype
         return resolved
 
+    fallible = False
+
+    @override
+    def may_be_error(self, flagged: frozenset[str]) -> bool:
+        return self.replacement.may_be_error(flagged)
+
+    @override
+    def error_mask(self, batch: pa.RecordBatch) -> pa.Array | None:
+        return None
+
     @override
     def evaluate(self, batch: pa.RecordBatch) -> Value:
-        try:
-            return self.expr.column(batch).cast(self.dtype.arrow) \
-                if not self.dtype.is_any else self.expr.column(batch)
-        except Exception:  # noqa: BLE001 - replaced row by row below
-            pass
-        pieces = []
-        for i in range(batch.num_rows):
-            row = batch.slice(i, 1)
-            try:
-                value = self.expr.column(row)
-            except Exception:  # noqa: BLE001
-                value = self.replacement.column(row)
-            pieces.append(value.cast(self.dtype.arrow) if not self.dtype.is_any else value)
-        return pa.concat_arrays(pieces) if pieces else pa.array([], self.dtype.arrow)
+        values, errors = cell_values(self.expr, batch)
+        target = values.type if self.dtype.is_any else self.dtype.arrow
+        if values.type != target:
+            values = values.cast(target)
+        if not pc.any(errors).as_py():
+            return values
+        return pc.if_else(errors, self.replacement.column(batch).cast(target), values)
 
 
 def fill_error(col: Any, replacement: Any) -> ColumnExpression:

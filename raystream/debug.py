@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 import pyarrow as pa
 
 from raystream import dtypes as dt
-from raystream.connectors.batch import KEY
+from raystream.connectors.batch import KEY, error_flag
+from raystream.errors import ERROR
 from raystream.graph import SinkNode
 from raystream.io._base import SinkDescriptor
 from raystream.pointer import Pointer
@@ -82,7 +83,8 @@ class _Capture:
         self.types = types
 
     def on_batch(self, time: int, batch: pa.RecordBatch) -> None:
-        columns = [dt.to_python(batch.column(n), t) for n, t in self.types.items()]
+        columns = [_with_errors(batch, n, dt.to_python(batch.column(n), t))
+                   for n, t in self.types.items()]
         values = list(zip(*columns, strict=True)) if columns else [()] * batch.num_rows
         for key, diff, row in zip(batch.column(KEY).to_pylist(),
                                   batch.column("diff").to_pylist(), values, strict=True):
@@ -95,13 +97,21 @@ class _Capture:
         pass
 
 
+def _with_errors(batch: pa.RecordBatch, name: str, values: list[Any]) -> list[Any]:
+    """The column's values, with ``Error`` where its cells are error values."""
+    flags = batch.column(error_flag(name)) if error_flag(name) in batch.schema.names else None
+    if flags is None or not flags.true_count:
+        return values
+    return [ERROR if bad else v for v, bad in zip(values, flags.to_pylist(), strict=True)]
+
+
 def compute_tables(*tables: Table, **options: Any) -> list[dict[Pointer, tuple]]:
     """Runs one pipeline computing ``tables``; returns each final state ``{id: row}``.
 
     Only what these tables need is computed (``pw.run_all()`` computes every table).
     As in Pathway, a row that fails while an expression is computed stops the
-    run with that error (``terminate_on_error=False``: the row is dropped and
-    logged to ``pw.global_error_log()`` instead).
+    run with that error (``terminate_on_error=False``: the failing cell holds
+    ``Error`` and the failure is logged to ``pw.global_error_log()`` instead).
     """
     captures = [_Capture(t.typehints()) for t in tables]
     sinks = [SinkNode([t._node], dict(t._columns),

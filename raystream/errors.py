@@ -25,6 +25,28 @@ def user_location() -> str:
     return "<unknown>"
 
 
+class ErrorValue:
+    """An error value: what ``pw.debug`` shows for a cell whose computation failed."""
+
+    _instance: ErrorValue | None = None
+
+    def __new__(cls) -> ErrorValue:
+        """The one error value."""
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "Error"
+
+    def __reduce__(self) -> tuple:
+        return (ErrorValue, ())
+
+
+ERROR = ErrorValue()
+"""The error value (one instance)."""
+
+
 class RaystreamError(Exception):
     """Base class of raystream's API errors."""
 

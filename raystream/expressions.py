@@ -12,12 +12,15 @@ import datetime as _dt
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from typing_extensions import override
 
 from raystream import dtypes as dt
 from raystream import str_ops  # noqa: F401 - registers the .str and JSON operations
-from raystream.connectors.batch import KEY
+from raystream.actors.kernels.cells import cell_values
+from raystream.connectors.batch import KEY, flag_of
 from raystream.dtypes import DType
 from raystream.errors import ApiTypeError, ApiValueError, api_error
 from raystream.ops import HOOKS, LAZY, OPS, Value, fill_to_length, scalar_of
@@ -201,7 +204,7 @@ class ColumnExpression:
         return HOOKS["dt"](self)
 
     def is_error(self) -> ColumnExpression:
-        """True where evaluating the value failed (raystream drops such rows: always False)."""
+        """True where the value is an error (its computation failed)."""
         return IsError(self)
 
     # -- resolving and evaluating ------------------------------------------
@@ -220,6 +223,29 @@ class ColumnExpression:
     def column(self, batch: pa.RecordBatch) -> pa.Array:
         """Computes the expression as a full-length array of its type."""
         return fill_to_length(self.evaluate(batch), batch.num_rows, self.dtype)
+
+    # -- error values (see raystream.actors.kernels.cells) ----------------------
+    fallible: bool = True
+    """True if computing this node itself can fail for a row (a division, a UDF...)."""
+
+    def may_be_error(self, flagged: frozenset[str]) -> bool:
+        """True if a cell can be an error, given the input columns that can hold errors."""
+        return self.fallible or any(c.may_be_error(flagged) for c in self.children())
+
+    def error_mask(self, batch: pa.RecordBatch) -> pa.Array | None:
+        """Rows whose value is an error because an input cell is one (None: no such row)."""
+        return any_of([c.error_mask(batch) for c in self.children()])
+
+
+def any_of(masks: list[pa.Array | None]) -> pa.Array | None:
+    """The rows set in any of the masks (None: in none)."""
+    present = [m for m in masks if m is not None]
+    if not present:
+        return None
+    result = present[0]
+    for mask in present[1:]:
+        result = pc.or_(result, mask)
+    return result
 
 
 class ColumnReference(ColumnExpression):
@@ -256,6 +282,8 @@ class IdReference(ColumnExpression):
         self.name = "id"
         self.dtype = dt.POINTER
 
+    fallible = False
+
     @override
     def resolve(self, resolver: Resolver) -> ColumnExpression:
         return IdReference(self.table)
@@ -268,9 +296,19 @@ class IdReference(ColumnExpression):
 class InputColumn(ColumnExpression):
     """A resolved column of the operator's input batch."""
 
+    fallible = False
+
     def __init__(self, name: str, dtype: DType) -> None:
         self.name = name
         self.dtype = dtype
+
+    @override
+    def may_be_error(self, flagged: frozenset[str]) -> bool:
+        return self.name in flagged
+
+    @override
+    def error_mask(self, batch: pa.RecordBatch) -> pa.Array | None:
+        return flag_of(batch, self.name)
 
     @override
     def resolve(self, resolver: Resolver) -> ColumnExpression:
@@ -286,6 +324,8 @@ class InputColumn(ColumnExpression):
 
 class Const(ColumnExpression):
     """A constant."""
+
+    fallible = False
 
     def __init__(self, value: Any) -> None:
         self.value = value.value if isinstance(value, dt.Json) else value
@@ -351,6 +391,21 @@ class Call(ColumnExpression):
         self.op = op
         self.args = args
         self.params = params
+        self.fallible = op not in _SAFE
+
+    @override
+    def error_mask(self, batch: pa.RecordBatch) -> pa.Array | None:
+        masks = [a.error_mask(batch) for a in self.args]
+        if self.op != "if_else" or (masks[1] is None and masks[2] is None):
+            return any_of(masks)
+        try:  # an error in the branch not taken does not count (if_else is lazy)
+            taken = pc.fill_null(self.args[0].column(batch), False)
+        except Exception:  # noqa: BLE001 - the condition fails: its own cells say where
+            return any_of(masks)
+        no = pa.array(np.zeros(batch.num_rows, np.bool_))
+        branch = pc.if_else(taken, masks[1] if masks[1] is not None else no,
+                            masks[2] if masks[2] is not None else no)
+        return any_of([masks[0], branch])
 
     @override
     def children(self) -> list[ColumnExpression]:
@@ -388,6 +443,12 @@ class Call(ColumnExpression):
             return lazy(self, batch)
         return OPS[self.op].kernel([a.evaluate(batch) for a in self.args], self.params)
 
+
+_SAFE = {"eq", "ne", "lt", "le", "gt", "ge", "and", "or", "xor", "not", "is_none",
+         "is_not_none", "if_else", "coalesce", "to_string", "add", "sub", "mul", "neg", "abs"}
+"""Operations that never fail on a row (their cells are errors only if an input is).
+
+(Integer ``+``, ``-`` and ``*`` wrap around on overflow, as numpy does.)"""
 
 _BINARY = {"add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "eq", "ne", "lt", "le",
            "gt", "ge", "and", "or", "xor", "lshift", "rshift", "matmul"}
@@ -508,6 +569,8 @@ this = _This()
 class PointerFrom(ColumnExpression):
     """``t.pointer_from(*values)``: the key of a row identified by values (``pw.Pointer``)."""
 
+    fallible = False
+
     def __init__(self, args: list[Any], optional: bool = False) -> None:
         self.args = [wrap(a) for a in args]
         self.optional = optional
@@ -543,11 +606,21 @@ class PointerFrom(ColumnExpression):
 
 
 class IsError(ColumnExpression):
-    """``expr.is_error()``: rows whose evaluation failed are dropped, so always False."""
+    """``expr.is_error()``: True where ``expr`` is an error (an input cell is, or it fails)."""
+
+    fallible = False
 
     def __init__(self, arg: Any) -> None:
         self.arg = wrap(arg)
         self.dtype = dt.BOOL
+
+    @override
+    def may_be_error(self, flagged: frozenset[str]) -> bool:
+        return False
+
+    @override
+    def error_mask(self, batch: pa.RecordBatch) -> pa.Array | None:
+        return None
 
     @override
     def children(self) -> list[ColumnExpression]:
@@ -559,7 +632,7 @@ class IsError(ColumnExpression):
 
     @override
     def evaluate(self, batch: pa.RecordBatch) -> Value:
-        return pa.scalar(False)
+        return cell_values(self.arg, batch)[1]
 
 
 def if_else(condition: Any, then: Any, otherwise: Any) -> ColumnExpression:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from raystream import dtypes as dt
 from raystream.actors.kernels.reduce import AggSpec
-from raystream.errors import ApiTypeError, ApiValueError, api_error
+from raystream.errors import ApiTypeError, ApiValueError, api_error, user_location
 from raystream.expressions import (
     ColumnExpression,
     ColumnReference,
@@ -122,7 +122,7 @@ class _Planner:
         reduce_columns = {g: ColumnInfo(table._columns[g].dtype) for g in self.groups}
         reduce_columns.update({a.out: ColumnInfo(self.agg_dtypes[a.out]) for a in self.aggs})
         reduce = ReduceNode([pre], reduce_columns, group_columns=list(self.groups),
-                            aggs=list(self.aggs))
+                            aggs=list(self.aggs), label=f"groupby at {user_location()}")
         post_outputs = [(n, e) for n, e in finals.items()]
         post_columns = {n: ColumnInfo(e.dtype) for n, e in post_outputs}
         if self.id_column is not None:

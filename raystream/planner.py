@@ -14,7 +14,11 @@ Rules:
       into the stage that feeds it, when that stage's output has no other
       consumer: each batch is pre-aggregated per group before the hash
       shuffle, which then carries groups instead of rows;
-    * every output is a sink stage with one actor.
+    * every output is a sink stage with one actor;
+    * columns that can hold error values carry error flags
+      (:mod:`raystream.actors.kernels.cells`): which ones is decided here, per
+      table; an :class:`ErrorGate` skips rows with errors before a reduce
+      (errors in grouping columns) and before an output (errors anywhere).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import pyarrow as pa
 from raystream import dtypes as dt
 from raystream.actors.kernels.aggs import combinable
 from raystream.actors.kernels.base import KernelSpec
+from raystream.actors.kernels.cells import GROUPING_MESSAGE, OUTPUT_MESSAGE, ErrorGate
 from raystream.actors.kernels.combine import CombineSpec
 from raystream.actors.kernels.output import OutputFormat
 from raystream.actors.kernels.partial import PartialAggregate, PartialLayout
@@ -34,6 +39,7 @@ from raystream.actors.kernels.prepare import PrepareRows
 from raystream.actors.kernels.reduce import ReduceSpec
 from raystream.actors.kernels.steps import (
     ChainSpec,
+    EnsureFlags,
     FilterStep,
     FlattenStep,
     MapStep,
@@ -53,7 +59,7 @@ from raystream.actors.plan import (
     Stage,
 )
 from raystream.actors.routing import Output, Routing
-from raystream.connectors.batch import KEY, dataflow_schema
+from raystream.connectors.batch import KEY, dataflow_schema, error_flag
 from raystream.graph import (
     CombineNode,
     ConcatNode,
@@ -120,6 +126,7 @@ class Planner:
         self.uses: dict[int, int] = {}
         self.next_id = 0
         self.error_logs: list[_Builder] = []
+        self.flags: dict[int, frozenset[str]] = {}
 
     def plan(self, sinks: list[SinkNode]) -> PhysicalPlan:
         """Plans every node the sinks depend on."""
@@ -151,8 +158,10 @@ class Planner:
         builder = self._new("reader", source.name, 0)
         builder.source = source
         self.output_of[node.id] = builder
+        self.flags[node.id] = frozenset()
 
     def _place(self, node: Node) -> None:
+        self.flags[node.id] = self._flags_of(node)
         if isinstance(node, (MapNode, FilterNode, FlattenNode)):
             self._stateless(node)
         elif isinstance(node, ConcatNode):
@@ -170,8 +179,40 @@ class Planner:
         else:
             raise TypeError(f"cannot plan {type(node).__name__}")
 
+    def _flags_of(self, node: Node) -> frozenset[str]:
+        """The node's columns that can hold error values."""
+        if isinstance(node, (ReduceNode, UpsertNode, ErrorLogNode, SinkNode)):
+            return frozenset()
+        inputs = frozenset().union(*(self.flags[p.id] for p in node.inputs))
+        if isinstance(node, MapNode):
+            return frozenset(n for n, e in node.outputs if e.may_be_error(inputs))
+        if isinstance(node, FlattenNode):
+            return (inputs - {node.column}) & set(node.columns)
+        if isinstance(node, CombineNode):
+            return frozenset(name for name, candidates in zip(node.columns, node.outputs,
+                                                             strict=True)
+                             if any(c in self.flags[node.inputs[i].id] for i, c in candidates))
+        return inputs & set(node.columns)
+
+    def _gate(self, parent: Node, gate: ErrorGate) -> _Builder:
+        """The stage whose output is ``parent``'s rows after ``gate``.
+
+        The gate joins the parent's stage when nothing else reads its output,
+        else it gets a stage of its own that follows it.
+        """
+        upstream = self.output_of[parent.id]
+        if self.uses.get(parent.id, 0) == 1 and upstream.kind in ("reader", "operator"):
+            upstream.steps.append(gate)
+            upstream.names.append("errors")
+            return upstream
+        builder = self._new("operator", "errors", upstream.parallelism)
+        builder.follows = upstream.id
+        builder.inputs.append(Channel(upstream.id, 0, _follow(upstream)))
+        builder.steps.append(gate)
+        return builder
+
     def _stateless(self, node: Node) -> None:
-        step = _step_of(node)
+        step = _step_of(node, self.flags[node.id])
         parent = node.inputs[0]
         upstream = self.output_of[parent.id]
         fusable = upstream.kind == "operator" or (
@@ -196,14 +237,21 @@ class Planner:
         types = tuple(c.dtype.arrow if not c.dtype.is_any else None
                       for c in node.columns.values())
         builder.port_steps = {}
+        flags = tuple(n for n in names if n in self.flags[node.id])
         for port, upstream in enumerate(upstreams):
             # FORWARD becomes HASH at start if the parallelisms differ (PhysicalPlan.resolved)
             builder.inputs.append(Channel(upstream.id, port, _follow(upstream)))
-            builder.port_steps[port] = [ProjectStep(names, types)]
+            builder.port_steps[port] = [ProjectStep(names, types, flags)]
         self.output_of[node.id] = builder
 
     def _keyed(self, node: Node, kind: str, head: KernelSpec, key_columns: list[str]) -> None:
-        upstream = self.output_of[node.inputs[0].id]
+        parent = node.inputs[0]
+        upstream = self.output_of[parent.id]
+        if self.flags[parent.id] and not (isinstance(head, ReduceSpec) and head.partial_input):
+            columns = [c for c in key_columns if c != KEY]
+            gate = ErrorGate(tuple(columns), GROUPING_MESSAGE, label=node.label) \
+                if kind == "reduce" else ErrorGate(None, OUTPUT_MESSAGE, label=node.label)
+            upstream = self._gate(parent, gate)
         global_reduce = isinstance(node, ReduceNode) and not node.group_columns
         parallelism = 1 if global_reduce else (self.options.reduce_parallelism or AUTO)
         name = f"{kind}({','.join(c for c in key_columns if c != KEY)})"
@@ -229,6 +277,9 @@ class Planner:
                 and upstream.kind in ("reader", "operator")):
             return spec
         upstream = self._into_reader(upstream)
+        if self.flags[parent.id]:
+            upstream.steps.append(ErrorGate(tuple(spec.group_columns), GROUPING_MESSAGE,
+                                            label=node.label))
         upstream.steps.append(PartialAggregate(PartialLayout(spec.group_columns, spec.aggs)))
         upstream.names.append("partial")
         self.output_of[parent.id] = upstream
@@ -267,9 +318,19 @@ class Planner:
         for port, parent in enumerate(node.inputs):
             upstream = self.output_of[parent.id]
             builder.inputs.append(Channel(upstream.id, port, Routing.HASH, (KEY,)))
-        outputs = tuple(zip(node.columns, node.outputs, strict=True))
-        types = tuple(c.dtype.arrow for c in node.columns.values())
-        builder.head = CombineSpec(outputs, types, len(node.inputs), node.required,
+        outputs = list(zip(node.columns, node.outputs, strict=True))
+        types = [c.dtype.arrow for c in node.columns.values()]
+        flagged: dict[int, list[str]] = {}
+        for name, candidates in list(outputs):
+            if name in self.flags[node.id]:
+                outputs.append((error_flag(name), tuple((i, error_flag(c))
+                                                        for i, c in candidates)))
+                types.append(pa.bool_())
+                for i, column in candidates:
+                    flagged.setdefault(i, []).append(column)
+        builder.port_steps = {i: [EnsureFlags(tuple(dict.fromkeys(columns)))]
+                              for i, columns in flagged.items()}
+        builder.head = CombineSpec(tuple(outputs), tuple(types), len(node.inputs), node.required,
                                    node.forbidden, node.check_subset, node.label)
         self.output_of[node.id] = builder
 
@@ -314,9 +375,16 @@ class Planner:
     def _sink(self, node: SinkNode) -> None:
         descriptor = node.sink
         builder = self._new("sink", descriptor.name or f"{descriptor.kind}:{descriptor.label}", 1)
+        shown_raw = descriptor.kind == "debug"  # pw.debug shows error values as Error
         for port, parent in enumerate(node.inputs):  # run_all's null sink reads every leaf
-            builder.inputs.append(Channel(self.output_of[parent.id].id, port, Routing.GATHER))
-        builder.sink, builder.sink_columns = descriptor, tuple(node.columns)
+            upstream = self.output_of[parent.id]
+            if self.flags[parent.id] and len(node.inputs) == 1 and not shown_raw:
+                label = node.label or f"output {descriptor.kind}:{descriptor.label}"
+                upstream = self._gate(parent, ErrorGate(None, OUTPUT_MESSAGE, label=label))
+            builder.inputs.append(Channel(upstream.id, port, Routing.GATHER))
+        shown = [error_flag(c) for c in node.columns if shown_raw and len(node.inputs) == 1
+                 and c in self.flags[node.inputs[0].id]]
+        builder.sink, builder.sink_columns = descriptor, (*node.columns, *shown)
 
     # -- building stages -------------------------------------------------------
     def _stage(self, b: _Builder) -> Stage:
@@ -365,11 +433,11 @@ def _follow(upstream: _Builder) -> Routing:
     return Routing.HASH if dynamic else Routing.FORWARD
 
 
-def _step_of(node: Node) -> Step:
+def _step_of(node: Node, flagged: frozenset[str]) -> Step:
     if isinstance(node, RekeyNode):
-        return RekeyStep(tuple(node.outputs), node.key, node.raw_key, node.label)
+        return RekeyStep(tuple(node.outputs), node.key, node.raw_key, node.label, flagged)
     if isinstance(node, MapNode):
-        return MapStep(tuple(node.outputs), node.label)
+        return MapStep(tuple(node.outputs), node.label, flagged)
     if isinstance(node, FilterNode):
         return FilterStep(node.predicate, node.label)  # type: ignore[arg-type]
     if isinstance(node, FlattenNode):

@@ -146,6 +146,8 @@ def _out_of_range(dtype: DType, index: Any) -> bool:
 class MakeTuple(ColumnExpression):
     """``pw.make_tuple(*args)``: a tuple per row."""
 
+    fallible = False
+
     def __init__(self, args: list[Any]) -> None:
         self.args = [wrap(a) for a in args]
 

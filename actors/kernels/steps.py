@@ -16,9 +16,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from raystream.actors.kernels.base import Emitted, Kernel, KernelSpec, KernelState
+from raystream.actors.kernels.cells import (
+    FILTER_MESSAGE,
+    FLATTEN_MESSAGE,
+    KEY_MESSAGE,
+    cell_values,
+    flags_for,
+    record_error,
+)
 from raystream.actors.kernels.errors import guarded
 from raystream.connectors.base import RecordError
-from raystream.connectors.batch import DIFF, KEY
+from raystream.connectors.batch import DIFF, KEY, error_flag, flag_of, no_errors
 from raystream.connectors.hashing import hash_columns, splitmix64
 
 Step = Callable[[pa.RecordBatch], pa.RecordBatch]
@@ -35,34 +43,89 @@ class ColumnProgram(Protocol):
         """Computes the column for every row of ``batch``."""
         ...
 
+    def error_mask(self, batch: pa.RecordBatch) -> pa.Array | None:
+        """Rows whose value is an error because an input cell is one (None: none)."""
+        ...
+
+
+Outputs = tuple[tuple[str, ColumnProgram], ...]
+
+
+def compute_outputs(outputs: Outputs, flagged: frozenset[str], batch: pa.RecordBatch,
+                    label: str, errors: list[RecordError] | None
+                    ) -> tuple[list[pa.Array], list[str]]:
+    """Computes output columns; those in ``flagged`` keep error cells (with their flags)."""
+    arrays, names, flags, flag_names = [], [], [], []
+    for name, expr in outputs:
+        if name in flagged:
+            values, errs = cell_values(expr, batch, label, errors, log=True)
+            flags.append(errs)
+            flag_names.append(error_flag(name))
+        else:
+            values = expr.column(batch)
+        arrays.append(values)
+        names.append(name)
+    return arrays + flags, names + flag_names
+
 
 @dataclass(frozen=True)
 class MapStep:
-    """Computes the output columns (``select``, ``with_columns``, ``rename``...)."""
+    """Computes the output columns (``select``, ``with_columns``, ``rename``...).
 
-    outputs: tuple[tuple[str, ColumnProgram], ...]
+    Attributes:
+        outputs: Each output column's name and expression.
+        label: The operator and user's line (for errors).
+        flagged: Outputs that can hold error values (they get error flags).
+    """
+
+    outputs: Outputs
     label: str = ""
+    flagged: frozenset[str] = frozenset()
+
+    def run(self, batch: pa.RecordBatch, errors: list[RecordError] | None) -> pa.RecordBatch:
+        """Computes the output columns; failing cells go to ``errors`` (None: raise)."""
+        arrays, names = compute_outputs(self.outputs, self.flagged, batch, self.label, errors)
+        return pa.RecordBatch.from_arrays([batch.column(KEY), batch.column(DIFF), *arrays],
+                                          names=[KEY, DIFF, *names])
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Computes the output columns of a batch."""
-        arrays = [batch.column(KEY), batch.column(DIFF)]
-        arrays += [expr.column(batch) for _, expr in self.outputs]
-        return pa.RecordBatch.from_arrays(arrays, names=[KEY, DIFF, *(n for n, _ in self.outputs)])
+        """Computes the output columns of a batch (failing cells are not logged)."""
+        return self.run(batch, [])
 
 
 @dataclass(frozen=True)
 class FilterStep:
-    """Keeps rows where the predicate is true (None counts as false)."""
+    """Keeps rows where the predicate is true (None counts as false).
+
+    A row whose predicate is an error is skipped and logged.
+    """
 
     predicate: ColumnProgram
     label: str = ""
 
-    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    def run(self, batch: pa.RecordBatch, errors: list[RecordError] | None) -> pa.RecordBatch:
         """Keeps the batch's rows where the predicate holds."""
+        inherited = self.predicate.error_mask(batch)
+        if inherited is not None and pc.any(inherited).as_py():
+            batch = _skip(batch, inherited, FILTER_MESSAGE, self.label, errors)
         mask = self.predicate.column(batch)
         if mask.null_count:
             mask = pc.fill_null(mask, False)
         return batch.filter(mask)
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Keeps the batch's rows where the predicate holds."""
+        return self.run(batch, [])
+
+
+def _skip(batch: pa.RecordBatch, mask: pa.Array, message: str, label: str,
+          errors: list[RecordError] | None) -> pa.RecordBatch:
+    """Skips the rows set in ``mask`` (error values where Pathway skips rows), logging each."""
+    bad = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+    if errors is None:
+        raise ValueError(f"{message} in {label}")
+    errors.extend(record_error(label, batch.slice(int(i), 1), message) for i in bad)
+    return batch.filter(pc.invert(mask))
 
 
 @dataclass(frozen=True)
@@ -73,13 +136,25 @@ class RekeyStep:
     or with ``raw_key`` the single ``key`` column's pointers themselves.
     """
 
-    outputs: tuple[tuple[str, ColumnProgram], ...]
+    outputs: Outputs
     key: tuple[ColumnProgram, ...]
     raw_key: bool = False
     label: str = ""
+    flagged: frozenset[str] = frozenset()
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Computes the output columns and keys of a batch."""
+        """Computes the output columns and keys of a batch (failing cells are not logged)."""
+        return self.run(batch, [])
+
+    def run(self, batch: pa.RecordBatch, errors: list[RecordError] | None) -> pa.RecordBatch:
+        """Computes the output columns and keys; rows whose key is an error are skipped."""
+        masks = [m for m in (e.error_mask(batch) for e in self.key) if m is not None]
+        if masks:
+            bad = masks[0]
+            for m in masks[1:]:
+                bad = pc.or_(bad, m)
+            if pc.any(bad).as_py():
+                batch = _skip(batch, bad, KEY_MESSAGE, self.label, errors)
         values = [expr.column(batch) for expr in self.key]
         if self.raw_key:
             keys = pc.cast(values[0], pa.uint64())
@@ -87,9 +162,9 @@ class RekeyStep:
             names = [f"k{i}" for i in range(len(values))]
             keys = pa.array(hash_columns(pa.record_batch(values, names=names), names),
                             pa.uint64())
-        arrays = [keys, batch.column(DIFF)]
-        arrays += [expr.column(batch) for _, expr in self.outputs]
-        return pa.RecordBatch.from_arrays(arrays, names=[KEY, DIFF, *(n for n, _ in self.outputs)])
+        arrays, names = compute_outputs(self.outputs, self.flagged, batch, self.label, errors)
+        return pa.RecordBatch.from_arrays([keys, batch.column(DIFF), *arrays],
+                                          names=[KEY, DIFF, *names])
 
 
 @dataclass(frozen=True)
@@ -114,7 +189,16 @@ class FlattenStep:
     label: str = ""
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Flattens the column of a batch."""
+        """Flattens the column of a batch (rows skipped for errors are not logged)."""
+        return self.run(batch, [])
+
+    def run(self, batch: pa.RecordBatch, errors: list[RecordError] | None) -> pa.RecordBatch:
+        """Flattens the column of a batch; a row whose column is an error is skipped."""
+        flags = flag_of(batch, self.column)
+        if flags is not None:
+            if pc.any(flags).as_py():
+                batch = _skip(batch, flags, FLATTEN_MESSAGE, self.label, errors)
+            batch = batch.drop_columns([error_flag(self.column)])
         lists = self._lists(batch.column(self.column))
         lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
         parents = np.repeat(np.arange(batch.num_rows), lengths)
@@ -163,10 +247,17 @@ class FlattenStep:
 
 @dataclass(frozen=True)
 class ProjectStep:
-    """Reorders (and casts) columns so that every concat input has one layout."""
+    """Reorders (and casts) columns so that every concat input has one layout.
+
+    Attributes:
+        names: The columns, in order.
+        types: Their Arrow types (None: unchanged).
+        flags: Columns that get error flags (all false where the input has none).
+    """
 
     names: tuple[str, ...]
     types: tuple[pa.DataType | None, ...]
+    flags: tuple[str, ...] = ()
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Reorders and casts the batch's columns."""
@@ -174,7 +265,23 @@ class ProjectStep:
         for name, typ in zip(self.names, self.types, strict=False):
             column = batch.column(name)
             arrays.append(column.cast(typ) if typ is not None and column.type != typ else column)
-        return pa.RecordBatch.from_arrays(arrays, names=[KEY, DIFF, *self.names])
+        arrays += flags_for(batch, self.flags)
+        return pa.RecordBatch.from_arrays(
+            arrays, names=[KEY, DIFF, *self.names, *(error_flag(f) for f in self.flags)])
+
+
+@dataclass(frozen=True)
+class EnsureFlags:
+    """Adds all-false error flags for the columns that have none (a combine's inputs)."""
+
+    columns: tuple[str, ...]
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch with a flag for every one of ``columns``."""
+        for name in self.columns:
+            if error_flag(name) not in batch.schema.names:
+                batch = batch.append_column(error_flag(name), no_errors(batch.num_rows))
+        return batch
 
 
 def run_steps(steps: Sequence[Step], batch: pa.RecordBatch,
@@ -217,7 +324,9 @@ class ChainKernel:
     def on_data(self, port: int, time: int, batch: pa.RecordBatch) -> Emitted:
         """Transforms the batch (or feeds the head)."""
         if self.port_steps and port in self.port_steps:
-            batch = run_steps(self.port_steps[port], batch)
+            errors: list[RecordError] | None = None if self.terminate_on_error else []
+            batch = run_steps(self.port_steps[port], batch, errors)
+            self.errors.extend((time, e) for e in errors or [])
         if self.head is not None:
             return self._tail(self.head.on_data(port, time, batch))
         return self._tail([(time, batch)])
