@@ -1,10 +1,12 @@
 """A row that fails in an expression or UDF goes to the error log; the stream goes on.
 
 Division by zero, a UDF that raises and a bad cast, read from files and from a
-real Kafka broker, on Ray. Each failing row is dropped from the operator's
-output (its other rows go on) and logged to ``pw.global_error_log()`` with the
-operator, the user's line and the reason; ``terminate_on_error=True`` stops
-the run instead. ``pw.if_else`` is lazy: its guarded branch never fails.
+real Kafka broker, on Ray. As in Pathway, the failing cell becomes an error
+value (its row goes on, logged to ``pw.global_error_log()`` with the operator,
+the user's line and the reason): ``pw.fill_error`` in a later operator (another
+actor) replaces it, a reducer skips it, and an output skips the row (logged
+too). ``terminate_on_error=True`` stops the run instead. ``pw.if_else`` is
+lazy: its guarded branch never fails.
 """
 
 from __future__ import annotations
@@ -52,8 +54,10 @@ def _pipeline(rows: pw.Table, out: object) -> dict[str, int]:
     exploded = rows.select(rows.a, e=explode(rows.a))
     lines["cast"] = here.f_lineno + 1
     parsed = rows.select(rows.a, n=rows.s.str.parse_int())
+    filled = divided.select(divided.a, q=pw.fill_error(divided.q, -1))
+    totals = divided.groupby().reduce(n=pw.reducers.count(), s=pw.reducers.sum(divided.q))
     for name, table in (("div", divided), ("guarded", guarded), ("udf", exploded),
-                        ("cast", parsed)):
+                        ("cast", parsed), ("filled", filled), ("totals", totals)):
         pw.io.jsonlines.write(table, f"{out}/{name}.jsonl")
     pw.io.jsonlines.write(pw.global_error_log(), f"{out}/errors.jsonl")
     return lines
@@ -68,7 +72,12 @@ def _check(out: object, lines: dict[str, int]) -> None:
                                                          (9, 90): 1}
     assert fold_jsonl(f"{out}/cast.jsonl", ["a", "n"]) == {(6, 1): 1, (5, 2): 1, (3, 3): 1,
                                                           (9, 5): 1}
+    assert fold_jsonl(f"{out}/filled.jsonl", ["a", "q"]) == {
+        (6, 2): 1, (5, -1): 1, (3, 3): 1, (8, 4): 1, (9, 3): 1}
+    assert fold_jsonl(f"{out}/totals.jsonl", ["n", "s"]) == {(5, 12): 1}  # the error skipped
     errors = jsonl_rows(f"{out}/errors.jsonl")
+    skipped = [e for e in errors if e["reason"].startswith("Error value encountered in output")]
+    assert sorted(json.loads(e["raw"].replace("'", '"'))["a"] for e in skipped) == [3, 5, 8]
     by_kind = {}
     for kind, line in lines.items():
         found = [e for e in errors if f"test_compat_row_errors.py:{line}:" in e["source"]]
