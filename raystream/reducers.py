@@ -64,6 +64,8 @@ def _result_type(kind: str, arg: DType | None, skip_nones: bool = False) -> DTyp
     if kind in ("count", "count_distinct"):
         return dt.INT
     assert arg is not None
+    if kind == "exact_sum":
+        return arg
     if kind == "sum":
         if not dt.is_numeric(arg) and arg.name != "Duration" and not arg.is_any:
             raise api_error(ApiTypeError, f"pw.reducers.sum needs numbers, got {arg}")
@@ -80,16 +82,31 @@ def _result_type(kind: str, arg: DType | None, skip_nones: bool = False) -> DTyp
 
 
 def sum(expr: Any, strict: bool = False) -> ReducerExpression:  # noqa: A001 - Pathway's name
-    """Sum of the values (of numbers, durations or numpy arrays, element-wise)."""
-    return _ArraySum("sum", expr)
+    """Sum of the values (of numbers, durations or numpy arrays, element-wise).
+
+    With ``strict``, a float sum is exact (correctly rounded, whatever the
+    order and the retractions), computed from the group's values at each
+    change: slower, and it keeps every distinct value of the group.
+    """
+    return _ArraySum("sum", expr, strict)
 
 
 class _ArraySum(ReducerExpression):
-    """``sum`` that adds numpy arrays element-wise (via the group's values)."""
+    """``sum`` that adds numpy arrays element-wise (via the group's values).
+
+    ``strict`` float sums are exact (the ``exact_sum`` reducer of the kernel).
+    """
+
+    def __init__(self, kind: str, arg: Any, strict: bool = False) -> None:
+        super().__init__(kind, arg)
+        self.strict = strict
 
     @override
     def resolve(self, resolver: Resolver) -> ColumnExpression:
         arg = self.arg.resolve(resolver) if self.arg is not None else None
+        if arg is not None and self.strict and arg.dtype.with_optional(False) == dt.FLOAT:
+            self.kind = "exact_sum"
+            return ReducerExpression("exact_sum", self.arg).resolve(resolver)
         if arg is not None and arg.dtype.name.startswith("Array"):
             import functools  # noqa: PLC0415
             import operator  # noqa: PLC0415

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import raystream as pw
@@ -65,3 +67,15 @@ def test_ndarray_and_array_sums() -> None:
     assert sums == {1: [4, 6], 2: [5, 6]}
     (only,) = got[1].values()
     assert sorted(only[0].tolist()) == sorted(n for _, _, n in ROWS if n is not None)
+
+
+
+def test_strict_float_sum_is_exact() -> None:
+    big = 10.1 ** 21
+    values = [-big, -big, 1.0, 1.0, big, big, 0.1, 0.2, 0.3]
+    table = pw.debug.table_from_markdown(
+        "g | v\n" + "\n".join(f"{i % 2} | {v!r}" for i, v in enumerate(values)))
+    res = table.groupby(pw.this.g).reduce(pw.this.g, s=pw.reducers.sum(pw.this.v, strict=True))
+    expected = {g: math.fsum(v for i, v in enumerate(values) if i % 2 == g) for g in (0, 1)}
+    assert dict(pw.debug.compute_tables(res)[0].values()) == expected
+    assert expected == {0: 1.4, 1: 1.2}

@@ -256,3 +256,32 @@ def test_global_reduce_with_partial_rows_has_one_group() -> None:
     assert [row[2:] for row in rows_of(kernel.on_frontier(3))] == [(1, 18, 3)]
     kernel.on_data(0, 4, layout.partial(batch([(3, -1, 9, 7)])))
     assert [row[2:] for row in rows_of(kernel.on_frontier(5))] == [(-1, 18, 3), (1, 11, 2)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 6), st.sampled_from(
+    [1e20, -1e20, 0.1, 0.2, 0.3, 1.0, -1.0, 3.0e-5])), max_size=12), min_size=1, max_size=5))
+def test_strict_float_sum_stays_exact_through_retractions(commits) -> None:
+    import math  # noqa: PLC0415
+
+    kernel = ReduceKernel([], [AggSpec("s", "exact_sum", "v", pa.float64())], [])
+    live: dict[int, float] = {}
+    result: float | None = None
+    for t, ops in enumerate(commits):
+        keys, diffs, values = [], [], []
+        for key, value in dict(ops).items():
+            if key in live:  # retract the old row, then insert the new value
+                keys.append(key), diffs.append(-1), values.append(live.pop(key))
+            else:
+                keys.append(key), diffs.append(1), values.append(value)
+                live[key] = value
+        kernel.on_data(0, 2 * t + 2, pa.record_batch({
+            KEY: pa.array(keys, pa.uint64()), DIFF: pa.array(diffs, pa.int64()),
+            "v": pa.array(values, pa.float64())}))
+        for _, out in kernel.on_frontier(2 * t + 3):
+            for value, diff in zip(out.column("s").to_pylist(), out.column(DIFF).to_pylist(),
+                                   strict=True):
+                if diff > 0:
+                    result = value
+        if live:
+            assert result == math.fsum(live.values())

@@ -3,8 +3,8 @@
 Reducers fall into three families by the state they need:
 
 * linear (``count``, ``sum``, ``avg``): running sums, updated by adding;
-* multiset (``min``, ``max``, ``count_distinct``, ``sorted_tuple``, ``unique``):
-  value -> multiplicity per group;
+* multiset (``min``, ``max``, ``count_distinct``, ``sorted_tuple``, ``unique``,
+  ``exact_sum``: a strict float sum): value -> multiplicity per group;
 * keyed (``any``, ``tuple``, ``earliest``, ``latest``, ``argmin``, ``argmax``):
   row key -> (value, insertion time) per group.
 
@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 LINEAR = frozenset({"sum", "count", "avg"})
-MULTISET = frozenset({"min", "max", "count_distinct", "sorted_tuple", "unique"})
+MULTISET = frozenset({"min", "max", "count_distinct", "sorted_tuple", "unique", "exact_sum"})
 KEYED = frozenset({"any", "tuple", "earliest", "latest", "argmin", "argmax"})
 
 

@@ -16,6 +16,8 @@ reducers' values from such entries, for the groups asked for.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -179,7 +181,8 @@ def finish_multiset(agg: AggSpec, part: pa.Table, targets: np.ndarray) -> pa.Arr
     """One multiset reducer's value for each group of ``targets`` (sorted hashes)."""
     part = part.filter(pc.greater(part.column(M), 0))
     kind, n = agg.kind, len(targets)
-    if kind in ("min", "max", "count_distinct") or (kind == "sorted_tuple" and agg.skip_nones):
+    if kind in ("min", "max", "count_distinct", "exact_sum") or (
+            kind == "sorted_tuple" and agg.skip_nones):
         part = part.filter(part.column(V).is_valid())
     groups, values = _np(part.column(G)), _combined(part.column(V))
     starts = segment_starts(groups)
@@ -193,6 +196,8 @@ def finish_multiset(agg: AggSpec, part: pa.Table, targets: np.ndarray) -> pa.Arr
         counts = np.zeros(n, np.int64)
         counts[at] = np.diff(np.append(starts, len(groups)))
         return pa.array(counts)
+    if kind == "exact_sum":
+        return pa.array(_exact_sums(values, _np(part.column(M)), starts, at, n), pa.float64())
     if kind == "sorted_tuple":
         multiplicity = np.maximum(_np(part.column(M)), 0)
         items = values.take(pa.array(np.repeat(np.arange(len(groups)), multiplicity)))
@@ -206,6 +211,19 @@ def finish_multiset(agg: AggSpec, part: pa.Table, targets: np.ndarray) -> pa.Arr
         raise UniqueConflict(int(groups[start]),
                              values.slice(start, int(min(lengths[bad], 5))).to_pylist())
     return _typed(scatter(values.take(pa.array(starts)), at, n), agg.arrow)
+
+
+def _exact_sums(values: pa.Array, multiplicity: np.ndarray, starts: np.ndarray,
+                at: np.ndarray, n: int) -> np.ndarray:
+    """Each group's sum of value x multiplicity, exact then rounded once (strict sum)."""
+    sums = np.zeros(n, np.float64)
+    floats = values.to_numpy(zero_copy_only=False)
+    ends = np.append(starts[1:], len(floats))[:len(starts)]
+    for target, start, end in zip(at, starts, ends, strict=True):
+        total = sum((Fraction(float(v)) * int(m) for v, m in
+                     zip(floats[start:end], multiplicity[start:end], strict=True)), Fraction(0))
+        sums[target] = float(total)
+    return sums
 
 
 def finish_keyed(agg: AggSpec, part: pa.Table, targets: np.ndarray) -> pa.Array:
