@@ -155,6 +155,10 @@ class ParsedBatch:
             array aligned with ``batch``, or ``None`` if the source has none.
         errors: Records that failed to parse; they are not in ``batch``.
         records: How many input records this batch consumed, good or bad.
+        diffs: Each row's change (+1 insertion, -1 retraction), if not all +1
+            (in-memory streams).
+        time: The commit time the rows belong to, if the source fixes it
+            (in-memory streams run in the driver).
     """
 
     batch: pa.RecordBatch
@@ -162,6 +166,8 @@ class ParsedBatch:
     message_keys: pa.Array | None = None
     errors: tuple[RecordError, ...] = ()
     records: int = 0
+    diffs: pa.Array | None = None
+    time: int | None = None
 
 
 @runtime_checkable

@@ -1,6 +1,8 @@
 """An in-memory source: rows given up front (``pw.debug.table_from_markdown``).
 
 One partition, ``"0"``; its position is ``{"0": {"offset": rows returned}}``.
+A stream (markdown with ``__time__`` / ``__diff__``) also gives each row its
+commit time and change; rows are sorted by time and a batch never mixes times.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from raystream.connectors.base import (
     ParsedBatch,
     PartitionInfo,
@@ -25,11 +28,15 @@ class MemorySourceSpec:
         name: Source name.
         batch: The rows.
         record_ids: A stable uint64 id per row (becomes the row key).
+        times: Each row's commit time (a stream), sorted; None: one time.
+        diffs: Each row's change (+1/-1), for a stream.
     """
 
     name: str
     batch: pa.RecordBatch
     record_ids: pa.Array
+    times: pa.Array | None = None
+    diffs: pa.Array | None = None
 
     def list_partitions(self) -> list[PartitionInfo]:
         """One partition."""
@@ -63,10 +70,18 @@ class MemoryReader:
         """Returns the next ``max_records`` rows."""
         if self.exhausted() or max_records <= 0:
             return None
-        start, self.offset = self.offset, min(self.offset + max_records, self.spec.batch.num_rows)
-        rows = self.spec.batch.slice(start, self.offset - start)
-        return ParsedBatch(rows, self.spec.record_ids.slice(start, self.offset - start),
-                           records=rows.num_rows)
+        start = self.offset
+        end = min(start + max_records, self.spec.batch.num_rows)
+        time = None
+        if self.spec.times is not None:
+            time = self.spec.times[start].as_py()
+            same = pc.equal(self.spec.times.slice(start, end - start), time)
+            end = start + int(pc.sum(same.cast(pa.int64())).as_py())  # times are sorted
+        self.offset = end
+        rows = self.spec.batch.slice(start, end - start)
+        diffs = None if self.spec.diffs is None else self.spec.diffs.slice(start, end - start)
+        return ParsedBatch(rows, self.spec.record_ids.slice(start, end - start),
+                           records=rows.num_rows, diffs=diffs, time=time)
 
     def position(self) -> dict[str, Position]:
         """``{"0": {"offset": rows returned so far}}``."""

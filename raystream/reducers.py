@@ -15,6 +15,7 @@ from raystream.dtypes import DType
 from raystream.errors import ApiTypeError, api_error
 from raystream.expressions import ColumnExpression, Resolver, wrap
 from raystream.ops import HOOKS
+from raystream.udfs import Apply
 
 
 class ReducerExpression(ColumnExpression):
@@ -223,14 +224,23 @@ def count_distinct_approximate(*args: Any, precision: int = 12) -> ReducerExpres
 
 
 def udf_reducer(accumulator: Any) -> Any:
-    """A reducer from a ``pw.BaseCustomAccumulator`` subclass (``pw.reducers.udf_reducer``)."""
+    """A reducer from a ``pw.BaseCustomAccumulator`` subclass (``pw.reducers.udf_reducer``).
+
+    The group's rows are folded with ``from_row`` and ``update``, in the order
+    of the accumulator's ``sort_by(row)`` if it has one.
+    """
     import inspect  # noqa: PLC0415
     import typing  # noqa: PLC0415
 
+    sort_by = getattr(accumulator, "sort_by", None)
+
     def fold(rows: Any) -> Any:
         state = None
+        rows = [list(row) for row in rows]
+        if sort_by is not None:
+            rows.sort(key=sort_by)
         for row in rows:
-            one = accumulator.from_row(list(row))
+            one = accumulator.from_row(row)
             if state is None:
                 state = one
             else:
@@ -243,10 +253,14 @@ def udf_reducer(accumulator: Any) -> Any:
                                                                  inspect.Signature.empty)
     result = dt.ANY if hint is inspect.Signature.empty else dt.dtype_of(hint)
 
-    def reducer(*args: Any) -> ReducerExpression:
-        make_tuple = HOOKS["make_tuple"]
-        return ReducerExpression("tuple", make_tuple(*args), post=fold, post_dtype=result)
+    def reducer(*args: Any) -> ReducerExpression:  # the group's rows as a multiset
+        rows = Apply(_row_tuple, args, {}, dt.ANY)  # Python objects: any values, hashable
+        return ReducerExpression("sorted_tuple", rows, post=fold, post_dtype=result)
     return reducer
+
+
+def _row_tuple(*values: Any) -> tuple:
+    return values
 
 
 def stateful_many(combine: Any) -> Any:

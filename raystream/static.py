@@ -102,10 +102,10 @@ def table_from_pandas(df: pd.DataFrame, id_from: list[str] | None = None,
     """A static table from a pandas DataFrame (``pw.debug.table_from_pandas``)."""
     if id_from is not None and schema is not None:
         raise ValueError("parameters `schema` and `id_from` are mutually exclusive")
-    for name in PSEUDOCOLUMNS:
-        if name in df.columns:
-            raise api_error(ApiValueError, f"special column {name} is not supported: "
-                                           "static tables have one commit time")
+    if "__shard__" in df.columns:
+        raise api_error(ApiValueError, "special column __shard__ is not supported")
+    stream = _stream_columns(df)
+    df = df.drop(columns=[c for c in ("__time__", "__diff__") if c in df.columns])
     names = [str(c) for c in df.columns]
     values = {name: python_values(df[name]) for name in names}
     if schema is not None:
@@ -127,24 +127,61 @@ def table_from_pandas(df: pd.DataFrame, id_from: list[str] | None = None,
     else:
         index = pa.record_batch({"i": pa.array(python_values(df.index.to_series()))})
         ids = hash_columns(index, ["i"])
-    return static_table(batch, types, ids)
+    return static_table(batch, types, ids, *stream)
 
 
-def static_table(batch: pa.RecordBatch, types: dict[str, dt.DType], ids: np.ndarray) -> Table:
-    """A table of fixed rows with the given row ids (one universe per id set)."""
-    if len(set(ids.tolist())) != len(ids):
-        raise api_error(ApiValueError, "static table: duplicate row ids")
+def _stream_columns(df: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The ``__time__`` and ``__diff__`` columns of a stream (None where absent)."""
+    times = diffs = None
+    if "__time__" in df.columns:
+        times = np.array([int(v) for v in df["__time__"]], np.int64)
+    if "__diff__" in df.columns:
+        diffs = np.array([int(v) for v in df["__diff__"]], np.int64)
+        if not np.isin(diffs, (1, -1)).all():
+            raise api_error(ApiValueError, "__diff__ must be 1 or -1")
+    return times, diffs
+
+
+def static_table(batch: pa.RecordBatch, types: dict[str, dt.DType], ids: np.ndarray,
+                 times: np.ndarray | None = None, diffs: np.ndarray | None = None) -> Table:
+    """A table of fixed rows with the given row ids (one universe per id set).
+
+    With ``times`` (and ``diffs``) the rows are a stream: each row is inserted
+    (or retracted) at its commit time.
+    """
     number = next(_counter)
-    spec = MemorySourceSpec(f"static#{number}", batch, pa.array(ids, pa.uint64()))
+    if times is None and diffs is None:
+        if len(set(ids.tolist())) != len(ids):
+            raise api_error(ApiValueError, "static table: duplicate row ids")
+        spec = MemorySourceSpec(f"static#{number}", batch, pa.array(ids, pa.uint64()))
+        final = ids.tolist()
+    else:
+        spec, final = _stream_spec(f"static#{number}", batch, ids, times, diffs)
     descriptor = SourceDescriptor("static", str(number), spec,
                                   source_options("debug", autocommit_duration_ms=50),
                                   tuple(types), raw_ids=True)
     table = source_table(descriptor, types)
-    key = tuple(sorted(ids.tolist()))
+    key = tuple(sorted(final))
     universe = G.static_universes.setdefault(key, Universe())
     universe.always_empty = not key
     table._node.universe = universe
     return table
+
+
+def _stream_spec(name: str, batch: pa.RecordBatch, ids: np.ndarray, times: np.ndarray | None,
+                 diffs: np.ndarray | None) -> tuple[MemorySourceSpec, list[int]]:
+    """The source of a stream, its rows in time order; and the ids alive at its end."""
+    n = batch.num_rows
+    times = times if times is not None else np.full(n, 2, np.int64)
+    diffs = diffs if diffs is not None else np.ones(n, np.int64)
+    order = np.argsort(times, kind="stable")
+    alive: dict[int, int] = {}  # a changelog, as in Pathway: diffs add up per id
+    for key, diff in zip(ids.tolist(), diffs.tolist(), strict=True):
+        alive[key] = alive.get(key, 0) + diff
+    taken = pa.array(order)
+    spec = MemorySourceSpec(name, batch.take(taken), pa.array(ids[order], pa.uint64()),
+                            pa.array(times[order], pa.int64()), pa.array(diffs[order], pa.int64()))
+    return spec, [k for k, count in alive.items() if count > 0]
 
 
 def table_from_schema_rows(schema: type[Schema], rows: list[tuple]) -> Table:

@@ -47,6 +47,7 @@ class PrepareRows:
             message_keys = parsed.message_keys
             hashed = hash_array(message_keys)
             keys = np.where(message_keys.is_valid().to_numpy(zero_copy_only=False), hashed, keys)
-        arrays = [pa.array(keys, pa.uint64()), pa.array(np.ones(n, np.int64))]
+        diffs = parsed.diffs if parsed.diffs is not None else pa.array(np.ones(n, np.int64))
+        arrays = [pa.array(keys, pa.uint64()), diffs]
         arrays += [batch.column(c) for c in self.columns]
         return pa.RecordBatch.from_arrays(arrays, names=[KEY, DIFF, *self.columns])
