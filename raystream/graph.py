@@ -177,6 +177,22 @@ class ParseGraph:
                 todo.extend(node.inputs)
 
 
+def is_append_only(node: Node) -> bool:
+    """True if the node's rows are only ever inserted (no retraction can reach it)."""
+    todo, seen = [node], set()
+    while todo:
+        current = todo.pop()
+        if current.id in seen:
+            continue
+        seen.add(current.id)
+        if current.kind not in ("source", "map", "rekey", "filter", "flatten", "concat"):
+            return False
+        if isinstance(current, SourceNode) and not getattr(current.source, "append_only", True):
+            return False
+        todo.extend(current.inputs)
+    return True
+
+
 def warn_if_some_operators_unused() -> None:
     """Warns (as Pathway does) if some tables were defined but no run computed them."""
     if any(n.id not in G.computed for n in G.nodes):

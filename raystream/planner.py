@@ -73,6 +73,7 @@ from raystream.graph import (
     SinkNode,
     SourceNode,
     UpsertNode,
+    is_append_only,
 )
 
 
@@ -212,6 +213,8 @@ class Planner:
         return builder
 
     def _stateless(self, node: Node) -> None:
+        if isinstance(node, MapNode) and not is_append_only(node.inputs[0]):
+            _remember_results(node)
         step = _step_of(node, self.flags[node.id])
         parent = node.inputs[0]
         upstream = self.output_of[parent.id]
@@ -443,6 +446,16 @@ def _step_of(node: Node, flagged: frozenset[str]) -> Step:
     if isinstance(node, FlattenNode):
         return _flatten_step(node)
     raise TypeError(type(node).__name__)
+
+
+def _remember_results(node: MapNode) -> None:
+    """Non-deterministic UDFs of a map over retractions keep each row's result."""
+    todo = [e for _, e in node.outputs] + list(getattr(node, "key", ()))
+    while todo:
+        expr = todo.pop()
+        if getattr(expr, "deterministic", True) is False and hasattr(expr, "remembered"):
+            expr.remembered = {}
+        todo.extend(expr.children())
 
 
 def _topological(sinks: list[SinkNode]) -> list[Node]:

@@ -159,7 +159,8 @@ def static_table(batch: pa.RecordBatch, types: dict[str, dt.DType], ids: np.ndar
         spec, final = _stream_spec(f"static#{number}", batch, ids, times, diffs)
     descriptor = SourceDescriptor("static", str(number), spec,
                                   source_options("debug", autocommit_duration_ms=50),
-                                  tuple(types), raw_ids=True)
+                                  tuple(types), raw_ids=True,
+                                  append_only=diffs is None or bool((diffs > 0).all()))
     table = source_table(descriptor, types)
     key = tuple(sorted(final))
     universe = G.static_universes.setdefault(key, Universe())

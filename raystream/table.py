@@ -20,7 +20,7 @@ from raystream.expressions import (
     ThisStar,
     wrap,
 )
-from raystream.graph import ColumnInfo, FilterNode, G, MapNode, Node, zip_node
+from raystream.graph import ColumnInfo, FilterNode, G, MapNode, Node, is_append_only, zip_node
 from raystream.groupby import GroupedTable
 from raystream.names import check_column_name
 from raystream.reducers import find_reducers
@@ -238,9 +238,10 @@ class Table(KeyOperations):
             (n, InputColumn(n, columns[n].dtype)) for n in self._columns]
         return Table(MapNode([self._node], columns, outputs=outputs, universe=self._universe))
 
+    @property
     def is_append_only(self) -> bool:
-        """True if rows are only ever added (static tables without updates)."""
-        return all(n.kind in ("source", "map", "filter", "flatten") for n in _ancestors(self._node))
+        """True if rows are only ever added (no retraction can reach this table)."""
+        return is_append_only(self._node)
 
     def update_id_type(self, id_type: Any, *, id_append_only: bool | None = None) -> Table:
         """Declares the type of the row ids (raystream keys are all ``pw.Pointer``)."""
@@ -342,13 +343,3 @@ def _foreign_tables(exprs: list[ColumnExpression], table: Table) -> list[Table]:
         visit(expr)
     return list(found.values())
 
-
-def _ancestors(node: Node) -> list[Node]:
-    found: dict[int, Node] = {}
-    todo = [node]
-    while todo:
-        current = todo.pop()
-        if current.id not in found:
-            found[current.id] = current
-            todo.extend(current.inputs)
-    return list(found.values())

@@ -13,8 +13,9 @@ import asyncio
 import dataclasses
 import inspect
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Call = tuple[list[Any], dict[str, Any]] | None
@@ -87,17 +88,52 @@ class ExponentialBackoffRetryStrategy(FixedDelayRetryStrategy):
 
 @dataclass(frozen=True)
 class CacheStrategy:
-    """Base of UDF result caches (accepted; raystream does not cache yet)."""
+    """Base of UDF result caches."""
 
 
 @dataclass(frozen=True)
 class InMemoryCache(CacheStrategy):
-    """An in-memory UDF cache (accepted; not used yet)."""
+    """Caches a UDF's results by its arguments, in the memory of each process running it.
+
+    One cache per strategy object: a UDF used in several places (or several
+    runs in one process) calls its function once per distinct arguments.
+
+    Attributes:
+        max_size: Most results kept (least recently used go first); None: no limit.
+    """
+
+    max_size: int | None = None
+    _store: OrderedDict = field(default_factory=OrderedDict, compare=False, repr=False)
+
+    def get(self, key: bytes) -> tuple[bool, Any]:
+        """``(True, result)`` if the arguments ``key`` are cached, else ``(False, None)``."""
+        if key not in self._store:
+            return False, None
+        self._store.move_to_end(key)
+        return True, self._store[key]
+
+    def put(self, key: bytes, result: Any) -> None:
+        """Remembers a result, forgetting the oldest beyond ``max_size``."""
+        if self.max_size is not None and self.max_size <= 0:
+            return
+        self._store[key] = result
+        self._store.move_to_end(key)
+        if self.max_size is not None and len(self._store) > self.max_size:
+            self._store.popitem(last=False)
+
+    def __getstate__(self) -> dict:
+        """Pickled (sent to an actor) without the results: each process has its own."""
+        return {"max_size": self.max_size}
+
+    def __setstate__(self, state: dict) -> None:
+        """An empty cache with the same limit."""
+        object.__setattr__(self, "max_size", state["max_size"])
+        object.__setattr__(self, "_store", OrderedDict())
 
 
 @dataclass(frozen=True)
 class DiskCache(CacheStrategy):
-    """An on-disk UDF cache (accepted; not used yet)."""
+    """An on-disk UDF cache (accepted; raystream does not cache on disk: no effect)."""
 
     name: str | None = None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import pickle
 import threading
 import typing
 import warnings
@@ -22,6 +23,7 @@ import pyarrow as pa
 from typing_extensions import override
 
 from raystream import dtypes as dt
+from raystream.connectors.batch import DIFF, KEY
 from raystream.dtypes import DType
 from raystream.errors import ApiTypeError, api_error
 from raystream.expressions import ColumnExpression, Resolver, wrap
@@ -46,11 +48,25 @@ from raystream.udf_executors import (  # noqa: F401 - re-exported as pw.udfs.*
 
 
 class Apply(ColumnExpression):
-    """A Python function applied to the values of its argument expressions."""
+    """A Python function applied to the values of its argument expressions.
+
+    Attributes:
+        cache: An :class:`InMemoryCache` of results by arguments, or None.
+        deterministic: False for a ``@pw.udf`` that may return other results for
+            the same arguments: where its input has retractions, the result of
+            each row is kept until the row is retracted, so that the
+            retraction carries the value that was inserted (as in Pathway).
+        remembered: Those kept results by row key (None: not kept; the
+            planner turns it on for inputs that are not append-only).
+    """
 
     def __init__(self, fn: Callable, args: tuple, kwargs: dict, return_type: DType,
                  propagate_none: bool = False, executor: Executor | None = None,
-                 max_batch_size: int | None = None) -> None:
+                 max_batch_size: int | None = None, cache: Any = None,
+                 deterministic: bool = True) -> None:
+        self.cache = cache if isinstance(cache, InMemoryCache) else None
+        self.deterministic = deterministic
+        self.remembered: dict[int, Any] | None = None
         self.fn = fn
         self.args = [wrap(a) for a in args]
         self.kwargs = {k: wrap(v) for k, v in kwargs.items()}
@@ -71,7 +87,7 @@ class Apply(ColumnExpression):
         resolved = Apply(self.fn, tuple(a.resolve(resolver) for a in self.args),
                          {k: v.resolve(resolver) for k, v in self.kwargs.items()},
                          self.return_type, self.propagate_none, self.executor,
-                         self.max_batch_size)
+                         self.max_batch_size, self.cache, self.deterministic)
         name = "apply" if isinstance(self.executor, SyncExecutor) else "apply_async"
         if not isinstance(self.executor, FullyAsyncExecutor):  # fully async UDFs chain
             try:
@@ -96,9 +112,62 @@ class Apply(ColumnExpression):
             kwargs = {k: c[i] for k, c in zip(names, kw_columns, strict=True)}
             skip = self.propagate_none and (None in args or None in kwargs.values())
             calls.append(None if skip else (args, kwargs))
-        results = self.executor.run(self.fn, calls, self.max_batch_size)
+        results = self._results(batch, calls)
         target = dt.future_inner(self.dtype)
         return dt.to_arrow([_cast_result(r, target) for r in results], target)
+
+    def _results(self, batch: pa.RecordBatch, calls: list) -> list:
+        """Each call's result: kept for a retracted row, cached, or computed."""
+        if self.remembered is None or KEY not in batch.schema.names:
+            return self._computed(calls)
+        keys = batch.column(KEY).to_pylist()
+        diffs = batch.column(DIFF).to_pylist()
+        results: list = [None] * len(calls)
+        todo = []
+        for i, (key, diff) in enumerate(zip(keys, diffs, strict=True)):
+            if diff < 0 and key in self.remembered:
+                results[i] = self.remembered.pop(key)
+            else:
+                todo.append(i)
+        for i, result in zip(todo, self._computed([calls[i] for i in todo]), strict=True):
+            results[i] = result
+            if diffs[i] > 0:
+                self.remembered[keys[i]] = result
+        return results
+
+    def _computed(self, calls: list) -> list:
+        """Runs the function (once per distinct arguments, with a cache)."""
+        if self.cache is None:
+            return self.executor.run(self.fn, calls, self.max_batch_size)
+        keys: list[bytes | None] = []
+        results: list = [None] * len(calls)
+        pending: dict[bytes, list[int]] = {}
+        for i, call in enumerate(calls):
+            key = _cache_key(call)
+            hit, value = (False, None) if key is None else self.cache.get(key)
+            keys.append(key)
+            if hit:
+                results[i] = value
+            elif call is not None:
+                pending.setdefault(key if key is not None else b"#%d" % i, []).append(i)
+        firsts = [rows[0] for rows in pending.values()]
+        computed = self.executor.run(self.fn, [calls[i] for i in firsts], self.max_batch_size)
+        for rows, value in zip(pending.values(), computed, strict=True):
+            for i in rows:
+                results[i] = value
+            if keys[rows[0]] is not None:
+                self.cache.put(keys[rows[0]], value)
+        return results
+
+
+def _cache_key(call: Any) -> bytes | None:
+    """The arguments of a call as a cache key (None: not picklable, or no call)."""
+    if call is None:
+        return None
+    try:
+        return pickle.dumps(call)
+    except Exception:  # noqa: BLE001 - such arguments are not cached
+        return None
 
 
 def _cast_result(value: Any, dtype: DType) -> Any:
@@ -220,7 +289,7 @@ class UDF:
         if self.max_batch_size is not None:
             executor = executor.batched(self.max_batch_size)
         return Apply(self.func, args, kwargs, self.dtype, self.propagate_none, executor,
-                     self.max_batch_size)
+                     self.max_batch_size, self.cache_strategy, self.deterministic)
 
 
 class _FunctionUDF(UDF):

@@ -116,3 +116,65 @@ def test_udf_timeouts_and_retries() -> None:
     t.select(r=stuck(t.a))
     with pytest.raises(TimeoutError):
         pw.run_all()
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_in_memory_cache_calls_once_per_distinct_arguments_across_places_and_runs(
+        is_async: bool) -> None:
+    calls: list[int] = []
+    cache = pw.udfs.InMemoryCache()
+    if is_async:
+        @pw.udf(cache_strategy=cache)
+        async def inc(a: int) -> int:
+            calls.append(a)
+            return a + 1
+    else:
+        @pw.udf(cache_strategy=cache)
+        def inc(a: int) -> int:
+            calls.append(a)
+            return a + 1
+    t = pw.debug.table_from_markdown("a\n1\n2\n1\n2\n3")
+    first, second = t.select(r=inc(pw.this.a)), t.select(r=inc(pw.this.a) * 10)
+    rows = pw.debug.compute_tables(first, second)
+    assert sorted(rows[0].values()) == [(2,), (2,), (3,), (3,), (4,)]
+    assert sorted(rows[1].values()) == [(20,), (20,), (30,), (30,), (40,)]
+    pw.debug.compute_tables(first)
+    assert sorted(calls) == [1, 2, 3]
+
+
+def test_an_in_memory_cache_of_size_zero_keeps_nothing() -> None:
+    calls: list[int] = []
+
+    @pw.udf(cache_strategy=pw.udfs.InMemoryCache(max_size=0))
+    def inc(a: int) -> int:
+        calls.append(a)
+        return a + 1
+
+    t = pw.debug.table_from_markdown("a | __time__\n1 | 2\n1 | 4\n1 | 6")
+    assert sorted(pw.debug.compute_tables(t.select(r=inc(pw.this.a)))[0].values()) == [(2,)] * 3
+    assert calls == [1, 1, 1]
+
+
+def test_a_non_deterministic_udf_retracts_the_value_it_inserted() -> None:
+    count = 0
+
+    @pw.udf
+    def numbered(a: int) -> int:
+        nonlocal count
+        count += 1
+        return count
+
+    t = pw.debug.table_from_markdown("""
+          | a | __time__ | __diff__
+        1 | 1 |     2    |     1
+        2 | 2 |     4    |     1
+        1 | 1 |     6    |    -1
+        1 | 5 |     6    |     1
+    """)
+    seen: list[tuple] = []
+    pw.io.subscribe(t.select(pw.this.a, n=numbered(pw.this.a)),
+                    on_change=lambda key, row, time, is_addition: seen.append(
+                        (time, row["a"], row["n"], is_addition)))
+    pw.run()
+    assert sorted(seen) == [(2, 1, 1, True), (4, 2, 2, True), (6, 1, 1, False), (6, 5, 3, True)]
+    assert count == 3  # the retraction did not call the function

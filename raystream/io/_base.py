@@ -58,6 +58,8 @@ class SourceDescriptor:
         dynamic: Partitions can appear and end while running (Kinesis shards).
         grows: Partitions can appear while running, none ends (Kafka, streaming).
         raw_ids: The source's record ids are the row keys (user-given ids).
+        append_only: No record retracts a row (False: an in-memory stream with
+            retractions).
     """
 
     kind: str
@@ -70,6 +72,7 @@ class SourceDescriptor:
     dynamic: bool = False
     grows: bool = False
     raw_ids: bool = False
+    append_only: bool = True
 
     @property
     def name(self) -> str:
