@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -90,7 +93,16 @@ def schema_builder(columns: dict[str, ColumnDefinition], *, name: str | None = N
 def assert_table_has_schema(table: Any, schema: type[Schema], *, allow_superset: bool = True,
                             ignore_primary_keys: bool = True, allow_subtype: bool = True
                             ) -> None:
-    """Raises AssertionError unless the table's columns have the schema's types."""
+    """Raises AssertionError unless the table's columns have the schema's types.
+
+    Args:
+        table: The table to check.
+        schema: The columns (and types) it must have.
+        allow_superset: The table may have more columns.
+        ignore_primary_keys: Do not compare the primary key columns.
+        allow_subtype: A column may have a narrower type (``int`` for
+            ``Optional[int]``, a column of only None for any optional type).
+    """
     have = table.typehints()
     want = schema.typehints()
     if not allow_superset and set(have) != set(want):
@@ -98,18 +110,77 @@ def assert_table_has_schema(table: Any, schema: type[Schema], *, allow_superset:
     for name, dtype in want.items():
         if name not in have:
             raise AssertionError(f"table has no column {name!r}")
-        got = have[name]
-        same = got == dtype or (allow_subtype and got.with_optional(True) == dtype
-                                and dtype.optional)
-        if not same:
-            raise AssertionError(f"column {name!r} has type {got}, the schema says {dtype}")
+        if not _is_subtype(have[name], dtype, allow_subtype):
+            raise AssertionError(f"column {name!r} has type {have[name]}, the schema says "
+                                 f"{dtype}")
+    if not ignore_primary_keys:
+        keys = table.schema.primary_key_columns() or []
+        wanted = schema.primary_key_columns() or []
+        if sorted(keys) != sorted(wanted):
+            raise AssertionError(f"table's primary key {keys} differs from the schema's "
+                                 f"{wanted}")
 
 
-def table_transformer(func: Callable | None = None, **options: Any) -> Any:
-    """Marks a function of tables (``@pw.table_transformer``); it runs unchanged."""
-    if func is None:
-        return lambda f: f
-    return func
+def _is_subtype(got: Any, dtype: Any, allow_subtype: bool) -> bool:
+    from raystream import dtypes as dt  # noqa: PLC0415
+
+    if got == dtype:
+        return True
+    if not allow_subtype:
+        return False
+    if got.with_optional(False) == dt.NONE.with_optional(False):
+        return dtype.optional
+    return dtype.optional and got.with_optional(True) == dtype
+
+
+def table_transformer(func: Callable | None = None, *, allow_superset: Any = True,
+                      ignore_primary_keys: Any = True, locals: dict | None = None) -> Any:  # noqa: A002
+    """Checks a function's ``pw.Table[Schema]`` arguments and result (``@pw.table_transformer``).
+
+    Each argument annotated ``pw.Table[S]`` (and the return value) must have
+    the columns of ``S`` (:func:`assert_table_has_schema`), else AssertionError.
+    ``allow_superset`` and ``ignore_primary_keys`` are a bool or a mapping
+    from argument name (or ``"return"``) to bool; absent names allow.
+    """
+    def decorate(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            hints = _table_hints(fn, locals)
+            for name, value in signature.bind(*args, **kwargs).arguments.items():
+                _check_table(name, value, hints, allow_superset, ignore_primary_keys)
+            result = fn(*args, **kwargs)
+            _check_table("return", result, hints, allow_superset, ignore_primary_keys)
+            return result
+        return checked
+
+    return decorate(func) if func is not None else decorate
+
+
+def _table_hints(fn: Callable, local_names: dict | None) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn, localns=local_names)
+    except Exception:  # noqa: BLE001 - annotations that do not resolve are not checked
+        return {}
+
+
+def _option(value: Any, name: str) -> bool:
+    return bool(value.get(name, True)) if isinstance(value, dict) else bool(value)
+
+
+def _check_table(name: str, value: Any, hints: dict[str, Any], allow_superset: Any,
+                 ignore_primary_keys: Any) -> None:
+    from raystream.table import Table  # noqa: PLC0415
+
+    hint = hints.get(name)
+    if typing.get_origin(hint) is not Table or not typing.get_args(hint):
+        return
+    schema = typing.get_args(hint)[0]
+    if not isinstance(value, Table):
+        raise AssertionError(f"{name}: expected a pw.Table, got {type(value).__name__}")
+    assert_table_has_schema(value, schema, allow_superset=_option(allow_superset, name),
+                            ignore_primary_keys=_option(ignore_primary_keys, name))
 
 
 class BaseCustomAccumulator:

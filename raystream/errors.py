@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import linecache
 import sys
+import warnings
 from collections.abc import Collection
 from pathlib import Path
 from types import FrameType
@@ -13,16 +14,35 @@ _PACKAGE_DIRS = tuple(str(Path(__file__).resolve().parent.parent / d) + "/"
                       for d in ("raystream", "actors", "connectors"))
 
 
-def user_location() -> str:
-    """Returns ``file:line: code`` of the innermost caller outside raystream."""
-    frame: FrameType | None = sys._getframe(1)
+def _user_frame() -> FrameType | None:
+    """The innermost caller outside raystream (and pydantic)."""
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         filename = str(Path(frame.f_code.co_filename).resolve())
         if not filename.startswith(_PACKAGE_DIRS) and "/pydantic/" not in filename:
-            code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
-            return f"{frame.f_code.co_filename}:{frame.f_lineno}: {code}"
+            return frame
         frame = frame.f_back
-    return "<unknown>"
+    return None
+
+
+def user_location() -> str:
+    """Returns ``file:line: code`` of the innermost caller outside raystream."""
+    frame = _user_frame()
+    if frame is None:
+        return "<unknown>"
+    code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}: {code}"
+
+
+def warn_at_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warns, attributing the warning to the user's line (as Pathway does)."""
+    frame = _user_frame()
+    if frame is None:
+        warnings.warn(message, category, stacklevel=2)
+        return
+    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno,
+                           module=frame.f_globals.get("__name__"),
+                           registry=frame.f_globals.setdefault("__warningregistry__", {}))
 
 
 class ErrorValue:
@@ -66,7 +86,12 @@ def api_error(kind: type[RaystreamError], message: str) -> RaystreamError:
         kind: :class:`ApiTypeError` or :class:`ApiValueError`.
         message: What is wrong, in the user's terms.
     """
-    return kind(f"{message}\n  occurred here: {user_location()}")
+    frame = _user_frame()
+    if frame is None:
+        return kind(message)
+    code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return kind(f"{message}\nOccurred here:\n    Line: {code}\n"
+                f"    File: {frame.f_code.co_filename}:{frame.f_lineno}")
 
 
 _TYPE_ERRORS = ("is_instance_of", "enum", "model_type", "dataclass_type")

@@ -24,12 +24,17 @@ class ColumnInfo:
 
 @dataclass(eq=False)
 class Node:
-    """A logical operator; ``columns`` are its output columns in order."""
+    """A logical operator; ``columns`` are its output columns in order.
+
+    ``primary_key`` names the columns a source's schema declares as its primary
+    key (what ``Table.schema`` shows).
+    """
 
     inputs: list[Node]
     columns: dict[str, ColumnInfo]
     universe: Universe = field(default_factory=Universe, kw_only=True)
     label: str = field(default="", kw_only=True)
+    primary_key: tuple[str, ...] = field(default=(), kw_only=True)
     id: int = field(default_factory=lambda: next(_ids), init=False)
 
     @property

@@ -8,7 +8,6 @@ are stored as Python objects or Arrow lists; their operators (``+``, ``@``,
 from __future__ import annotations
 
 import operator
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ from typing_extensions import override
 
 from raystream import dtypes as dt
 from raystream.dtypes import DType
-from raystream.errors import ApiTypeError, api_error
+from raystream.errors import ApiTypeError, api_error, warn_at_user
 from raystream.expressions import ColumnExpression, Const, Resolver, wrap
 from raystream.ops import HOOKS, Value
 
@@ -115,8 +114,8 @@ class PyCall(ColumnExpression):
                            f"{args[0].dtype}.")
                 if self.op == "getitem":
                     raise api_error(IndexError, message)  # type: ignore[arg-type]
-                warnings.warn(f"{message} It refers to the default value. Consider using "
-                              "just the default value without .get().", stacklevel=4)
+                warn_at_user(f"{message} It refers to the default value. Consider using "
+                             "just the default value without .get().")
                 return args[2]
         return PyCall(self.op, args, self.params,
                       result_type(self.op, [a.dtype for a in args], params))

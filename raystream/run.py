@@ -17,7 +17,7 @@ from raystream.actors.local import run_local
 from raystream.actors.placement import SPREAD, check_options
 from raystream.actors.runtime import CheckpointSettings, Pipeline, PipelineError
 from raystream.connectors.memory import MemorySourceSpec
-from raystream.errors import ApiValueError, api_error
+from raystream.errors import ApiValueError, api_error, warn_at_user
 from raystream.graph import G, Node, SinkNode, SourceNode
 from raystream.persistence import Config
 from raystream.planner import Planner, PlanOptions
@@ -165,6 +165,8 @@ def run(*, monitoring_level: MonitoringLevel = MonitoringLevel.AUTO,
             to Ray), ``status_interval_s`` (console status line, default 10),
             ``metrics`` (False: no Ray metrics).
 
+    Without any output it warns and returns.
+
     The first Ctrl-C (SIGINT) or SIGTERM (``ray job stop``) stops the pipeline
     cleanly: readers end their stream, sinks write and flush the last commit
     time, source positions are committed. A second signal kills the actors at once.
@@ -174,6 +176,10 @@ def run(*, monitoring_level: MonitoringLevel = MonitoringLevel.AUTO,
     except ValueError as exc:
         raise api_error(ApiValueError, f"pw.run: {exc}") from None
     extra = options.pop("_extra_sinks", [])
+    if not G.sinks and not extra:  # as in Pathway: nothing to do is not an error
+        warn_at_user("pw.run(): there is nothing to run: no output is defined "
+                     "(pw.io.<connector>.write, pw.io.subscribe)")
+        return
     execute(list(G.sinks) + extra, timeout_s, terminate_on_error=terminate_on_error,
             monitoring=monitoring_level != MonitoringLevel.NONE,
             persistence_config=persistence_config, max_restarts=max_restarts, **options)

@@ -127,7 +127,10 @@ def table_from_pandas(df: pd.DataFrame, id_from: list[str] | None = None,
     else:
         index = pa.record_batch({"i": pa.array(python_values(df.index.to_series()))})
         ids = hash_columns(index, ["i"])
-    return static_table(batch, types, ids, *stream)
+    table = static_table(batch, types, ids, *stream)
+    if schema is not None:
+        table._node.primary_key = tuple(schema.primary_key_columns() or ())
+    return table
 
 
 def _stream_columns(df: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -200,7 +203,9 @@ def table_from_schema_rows(schema: type[Schema], rows: list[tuple]) -> Table:
         ids = hash_columns(batch, keys)
     else:
         ids = hash_columns(pa.record_batch({"i": pa.array(range(len(rows)), pa.int64())}), ["i"])
-    return static_table(batch, types, ids)
+    table = static_table(batch, types, ids)
+    table._node.primary_key = tuple(keys or ())
+    return table
 
 
 HOOKS["static_table_from_rows"] = table_from_schema_rows  # Table.empty builds on it

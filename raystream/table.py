@@ -94,8 +94,17 @@ class Table(KeyOperations):
     @property
     def schema(self) -> type[Schema]:
         """The table's columns as a Schema class."""
-        return schema_from_columns({n: ColumnSchema(n, c.dtype)
+        keys = self._node.primary_key
+        return schema_from_columns({n: ColumnSchema(n, c.dtype, n in keys)
                                     for n, c in self._node.columns.items()}, "TableSchema")
+
+    def __class_getitem__(cls, schema: Any) -> Any:
+        """``pw.Table[Schema]``: the type of a table with these columns (for annotations)."""
+        import types  # noqa: PLC0415
+
+        if isinstance(schema, tuple) and len(schema) == 1:  # typing re-subscripts with args
+            schema = schema[0]
+        return types.GenericAlias(cls, (schema,))
 
     def __repr__(self) -> str:
         return f"<pw.Table {', '.join(f'{n}: {c.dtype}' for n, c in self._columns.items())}>"

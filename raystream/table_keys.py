@@ -5,12 +5,11 @@ Mixed into :class:`raystream.table.Table`; every method returns a new table.
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 from raystream import dtypes as dt
 from raystream import universes
-from raystream.errors import ApiTypeError, ApiValueError, api_error
+from raystream.errors import ApiTypeError, ApiValueError, api_error, warn_at_user
 from raystream.expressions import (
     ColumnExpression,
     IdReference,
@@ -46,8 +45,8 @@ class KeyOperations:
         """Promises that this table and ``other`` share no key; returns this table."""
         if self._universe.is_subset_of(other._universe) or \
                 other._universe.is_subset_of(self._universe):
-            warnings.warn("Found universe that is always empty, but wasn't declared as such "
-                          "-- this is potentially a bug.", stacklevel=2)
+            warn_at_user("Found universe that is always empty, but wasn't declared as such "
+                         "-- this is potentially a bug.")
         self._universe.promise_disjoint_from(other._universe)
         return self
 
@@ -109,8 +108,8 @@ class KeyOperations:
             self._universe.promise_subset_of(universe)
             other._universe.promise_subset_of(universe)
         if self._universe.is_subset_of(other._universe):
-            warnings.warn("Universe of self is a subset of universe of other in update_rows. "
-                          "Returning other.", stacklevel=2)
+            warn_at_user("Universe of self is a subset of universe of other in update_rows. "
+                         "Returning other.")
             return other
         columns = _unified(self, other, "update_rows")
         outputs = [((1, n), (0, n)) for n in self._columns]
@@ -129,8 +128,8 @@ class KeyOperations:
                                            "table.\nConsider using "
                                            "pw.universes.promise_is_subset_of() to assert this.")
         if self._universe.is_subset_of(other._universe):
-            warnings.warn("Key sets of self and other in update_cells are the same. "
-                          "Using with_columns instead of update_cells.", stacklevel=3)
+            warn_at_user("Key sets of self and other in update_cells are the same. "
+                         "Using with_columns instead of update_cells.")
             return self.with_columns(*other)
         columns = dict(self._columns)
         for name in other.column_names():

@@ -15,7 +15,6 @@ import inspect
 import pickle
 import threading
 import typing
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +24,7 @@ from typing_extensions import override
 from raystream import dtypes as dt
 from raystream.connectors.batch import DIFF, KEY
 from raystream.dtypes import DType
-from raystream.errors import ApiTypeError, api_error
+from raystream.errors import ApiTypeError, api_error, warn_at_user
 from raystream.expressions import ColumnExpression, Resolver, wrap
 from raystream.ops import Value
 from raystream.udf_executors import (  # noqa: F401 - re-exported as pw.udfs.*
@@ -275,9 +274,9 @@ class UDF:
             if hint is not inspect.Signature.empty and not batch:
                 annotated = _return_type(self.func)
                 if annotated.optional and not declared.optional:
-                    warnings.warn(f"The value of return_type parameter ({self._return_type!r}) "
-                                  f"is inconsistent with UDF's return type annotation "
-                                  f"({hint}).", stacklevel=3)
+                    warn_at_user(f"The value of return_type parameter ({self._return_type!r}) "
+                                 f"is inconsistent with UDF's return type annotation "
+                                 f"({hint}).")
             self.dtype = declared
 
     def __call__(self, *args: Any, **kwargs: Any) -> ColumnExpression:

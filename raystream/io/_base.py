@@ -131,9 +131,9 @@ def parse_spec(schema: type[Schema] | None, format: str, json_field_paths: dict 
 def source_table(descriptor: SourceDescriptor, column_types: dict[str, dt.DType]) -> Table:
     """Creates the Table of a source (with an upsert step if rows can be replaced)."""
     columns = {n: ColumnInfo(t) for n, t in column_types.items()}
-    node = SourceNode([], columns, source=descriptor)
+    node = SourceNode([], columns, source=descriptor, primary_key=descriptor.primary_key)
     if descriptor.primary_key or descriptor.use_message_key:
-        return Table(UpsertNode([node], dict(columns)))
+        return Table(UpsertNode([node], dict(columns), primary_key=descriptor.primary_key))
     return Table(node)
 
 
