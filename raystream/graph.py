@@ -78,6 +78,13 @@ class RekeyNode(MapNode):
 
 
 @dataclass(eq=False)
+class SignNode(Node):
+    """Each row's change from a bool column: true inserts (+1), false retracts (-1)."""
+
+    column: str = ""
+
+
+@dataclass(eq=False)
 class FlattenNode(Node):
     """One row per item of a list/tuple/str/Json column; ``origin_id`` keeps the old key."""
 

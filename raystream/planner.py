@@ -46,6 +46,7 @@ from raystream.actors.kernels.steps import (
     ProjectStep,
     ReaderSteps,
     RekeyStep,
+    SignStep,
     Step,
 )
 from raystream.actors.kernels.upsert import UpsertSpec
@@ -70,6 +71,7 @@ from raystream.graph import (
     Node,
     ReduceNode,
     RekeyNode,
+    SignNode,
     SinkNode,
     SourceNode,
     UpsertNode,
@@ -163,7 +165,7 @@ class Planner:
 
     def _place(self, node: Node) -> None:
         self.flags[node.id] = self._flags_of(node)
-        if isinstance(node, (MapNode, FilterNode, FlattenNode)):
+        if isinstance(node, (MapNode, FilterNode, FlattenNode, SignNode)):
             self._stateless(node)
         elif isinstance(node, ConcatNode):
             self._concat(node)
@@ -445,6 +447,8 @@ def _step_of(node: Node, flagged: frozenset[str]) -> Step:
         return FilterStep(node.predicate, node.label)  # type: ignore[arg-type]
     if isinstance(node, FlattenNode):
         return _flatten_step(node)
+    if isinstance(node, SignNode):
+        return SignStep(node.column)
     raise TypeError(type(node).__name__)
 
 

@@ -26,10 +26,11 @@ from raystream.names import check_column_name
 from raystream.reducers import find_reducers
 from raystream.schema import ColumnSchema, Schema, schema_from_columns
 from raystream.table_keys import KeyOperations
+from raystream.table_streams import StreamOperations
 from raystream.universes import Universe
 
 
-class Table(KeyOperations):
+class Table(KeyOperations, StreamOperations):
     """A table of rows with keys, changing over time (Pathway's ``pw.Table``).
 
     Tables are built by input connectors and by operations on other tables;

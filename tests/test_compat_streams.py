@@ -7,6 +7,8 @@ tables run in the driver (no Ray).
 
 from __future__ import annotations
 
+import pytest
+
 import raystream as pw
 
 STREAM = """
@@ -91,3 +93,33 @@ def test_a_custom_reducer_folds_in_its_sort_by_order() -> None:
     joined = t.reduce(s=pw.reducers.udf_reducer(Digits)(t.d, t.order))
     (rows,) = pw.debug.compute_tables(joined)
     assert list(rows.values()) == [("1234",)]
+
+
+UPSERTS = """
+a | b | is_upsert | __time__
+1 | 2 |   True    |    2
+3 | 4 |   True    |    2
+5 | 6 |   True    |    4
+3 | 8 |   True    |    4
+5 | 6 |  False    |    6
+1 | 3 |  False    |    8
+"""
+TABLE_CHANGES = [(2, 1, 2, 1), (2, 3, 4, 1), (4, 5, 6, 1), (4, 3, 4, -1), (4, 3, 8, 1),
+                 (6, 5, 6, -1), (8, 1, 2, -1)]  # a deletion's own values are not looked at
+
+
+def test_stream_to_table_upserts_and_deletes_by_row_id() -> None:
+    t = pw.debug.table_from_markdown(UPSERTS, id_from=["a"])
+    table = t.stream_to_table(pw.this.is_upsert).without(pw.this.is_upsert)
+    assert sorted(_changes(table)) == sorted(TABLE_CHANGES)
+    with pytest.raises(TypeError, match="Expected 'is_upsert' to be of type 'bool'"):
+        t.stream_to_table(pw.this.b)
+
+
+def test_from_streams_ignores_deleting_an_absent_row() -> None:
+    insertions = pw.debug.table_from_markdown(
+        "a | b | __time__\n1 | 2 | 2\n3 | 4 | 2\n5 | 6 | 4\n3 | 8 | 4", id_from=["a"])
+    deletions = pw.debug.table_from_markdown("a | __time__\n4 | 2\n5 | 6\n1 | 8", id_from=["a"])
+    table = pw.Table.from_streams(insertions, deletions)
+    assert table.typehints() == insertions.typehints()
+    assert sorted(_changes(table)) == sorted(TABLE_CHANGES)

@@ -271,6 +271,19 @@ class ProjectStep:
 
 
 @dataclass(frozen=True)
+class SignStep:
+    """Sets each row's change from a bool column: true +1 (upsert), false -1 (delete)."""
+
+    column: str
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch with ``_diff`` from ``column`` (None counts as false)."""
+        upsert = pc.fill_null(batch.column(self.column), False).to_numpy(zero_copy_only=False)
+        diffs = pa.array(np.where(upsert, 1, -1).astype(np.int64))
+        return batch.set_column(batch.schema.get_field_index(DIFF), DIFF, diffs)
+
+
+@dataclass(frozen=True)
 class EnsureFlags:
     """Adds all-false error flags for the columns that have none (a combine's inputs)."""
 

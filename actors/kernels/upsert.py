@@ -1,8 +1,10 @@
 """The upsert kernel: a row whose key already exists replaces the old row.
 
-Used after sources with a primary key (or with message keys as row keys).
-Within one commit time the last row per key wins; for each key that changed
-the old row is retracted (``diff=-1``) and the new one inserted (``diff=+1``).
+Used after sources with a primary key (or with message keys as row keys), and
+for ``Table.stream_to_table``. Within one commit time the last row per key
+wins; for each key that changed the old row is retracted (``diff=-1``) and
+the new one inserted (``diff=+1``). An incoming row with ``diff=-1`` deletes
+its key (its values are not looked at); deleting an absent key does nothing.
 
 State is columnar: the row keys sorted (numpy uint64) and the latest row of
 each key in an Arrow table aligned with them. A time touches its own keys
@@ -87,6 +89,33 @@ class UpsertKernel:
         keys = batch.column(KEY).to_numpy(zero_copy_only=False)
         reversed_first = np.unique(keys[::-1], return_index=True)[1]
         last = np.sort(len(keys) - 1 - reversed_first)  # arrival order of each key's last row
+        deleted = batch.column(DIFF).to_numpy(zero_copy_only=False)[last] < 0
+        if deleted.any():
+            removed = self._delete(keys[last][deleted])
+            if deleted.all():
+                return removed
+            last = last[~deleted]
+            changed = self._upsert(batch, keys, last)
+            return pa.RecordBatch.from_arrays(
+                [pa.concat_arrays([removed.column(i), changed.column(i)])
+                 for i in range(len(self.schema))], schema=self.schema)
+        return self._upsert(batch, keys, last)
+
+    def _delete(self, keys: np.ndarray) -> pa.RecordBatch:
+        """Removes the keys that exist; returns their retractions."""
+        pos, existed = locate(self.keys, keys)
+        gone = pos[existed]
+        old = self.rows.take(pa.array(gone, pa.int64()))
+        keep = np.ones(len(self.keys), np.bool_)
+        keep[gone] = False
+        self.keys = self.keys[keep]
+        self.rows = self.rows.filter(pa.array(keep))
+        arrays = [pa.array(keys[existed], pa.uint64()), pa.array(np.full(len(gone), -1, np.int64))]
+        arrays += [old.column(c).combine_chunks() for c in self.columns]
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def _upsert(self, batch: pa.RecordBatch, keys: np.ndarray, last: np.ndarray
+                ) -> pa.RecordBatch:
         latest = pa.Table.from_batches([batch.take(pa.array(last, pa.int64()))])
         new_keys = keys[last]
         pos, existed = locate(self.keys, new_keys)
