@@ -95,9 +95,9 @@ STR = DType(pa.string(), name="str")
 BOOL = DType(pa.bool_(), name="bool")
 BYTES = DType(pa.binary(), name="bytes")
 JSON = DType(pa.string(), name="Json")
-DATETIME_NAIVE = DType(pa.timestamp("us"), name="DateTimeNaive")
-DATETIME_UTC = DType(pa.timestamp("us", tz="UTC"), name="DateTimeUtc")
-DURATION = DType(pa.duration("us"), name="Duration")
+DATETIME_NAIVE = DType(pa.timestamp("ns"), name="DateTimeNaive")
+DATETIME_UTC = DType(pa.timestamp("ns", tz="UTC"), name="DateTimeUtc")
+DURATION = DType(pa.duration("ns"), name="Duration")  # nanoseconds, as in Pathway
 POINTER = DType(pa.uint64(), name="Pointer")
 ANY = DType(pa.binary(), optional=True, name="Any", pyobject=True)
 """Any Python value (stored pickled; its operators run on Python values)."""

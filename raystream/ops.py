@@ -302,6 +302,10 @@ def _to_string(args: list[Value], _params: tuple) -> Value:
         return value
     if pa.types.is_integer(value.type) and not value.null_count:
         return pc.cast(value, pa.string())
+    if pa.types.is_timestamp(value.type):  # as Pathway prints them: ISO, nanoseconds
+        fmt = "%Y-%m-%dT%H:%M:%S" + ("%z" if value.type.tz else "")
+        text = pc.strftime(value.cast(pa.timestamp("ns", tz=value.type.tz)), format=fmt)
+        return pc.fill_null(text, "None")
     return pa.array([str(v) for v in value.to_pylist()], pa.string())
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as _dt
+import re
 from typing import Any
 
 import numpy as np
@@ -66,17 +66,45 @@ def _strptime_typer(types: list[DType], params: tuple) -> DType:
 
 
 def _strptime(args: list[Value], params: tuple) -> Value:
+    """Parses text into nanosecond datetimes (``%f`` takes up to 9 digits, as in Pathway)."""
+    import pandas as pd  # noqa: PLC0415 - a dependency; only dates need it
+
     fmt, _ = params
-    out: list[Any] = []
-    for text in args[0].to_pylist():
-        if text is None:
-            out.append(None)
-            continue
-        value = _dt.datetime.strptime(text, fmt.replace("%3f", "%f").replace("%6f", "%f")
-                                      .replace("%9f", "%f"))
-        out.append(value.astimezone(_dt.timezone.utc) if value.tzinfo else value)
-    aware = any(v is not None and v.tzinfo is not None for v in out)
-    return pa.array(out, pa.timestamp("us", tz="UTC") if aware else pa.timestamp("us"))
+    fmt = fmt.replace("%3f", "%f").replace("%6f", "%f").replace("%9f", "%f")
+    texts = args[0]
+    parsed = pd.to_datetime(pd.Series(texts.to_pylist(), dtype=object), format=fmt,
+                            errors="raise")
+    aware = getattr(parsed.dt, "tz", None) is not None
+    if aware:
+        parsed = parsed.dt.tz_convert("UTC")
+    target = pa.timestamp("ns", tz="UTC") if aware else pa.timestamp("ns")
+    return pa.Array.from_pandas(parsed, type=target)
+
+
+def _strftime(args: list[Value], params: tuple) -> Value:
+    """Formats datetimes; ``%S`` is whole seconds and ``%f`` nanoseconds (9 digits)."""
+    value = args[0]
+    seconds = value.cast(pa.timestamp("s", tz=value.type.tz), safe=False)
+    parts = []
+    for piece in re.split(r"(%[369]?f)", params[0]):
+        if piece in _FRACTIONS:
+            parts.append(_fraction(value, _FRACTIONS[piece]))
+        elif piece:
+            parts.append(pc.strftime(seconds, format=piece))
+    if not parts:
+        return pc.if_else(value.is_null(), pa.scalar(None, pa.string()), "")
+    return pc.binary_join_element_wise(*parts, "") if len(parts) > 1 else parts[0]
+
+
+_FRACTIONS = {"%f": 9, "%9f": 9, "%6f": 6, "%3f": 3}
+
+
+def _fraction(value: pa.Array, width: int) -> pa.Array:
+    """The sub-second part of each datetime as ``width`` digits."""
+    ns = value.cast(pa.timestamp("ns", tz=value.type.tz)).cast(pa.int64())
+    fractions = ns.fill_null(0).to_numpy() % 1_000_000_000 // 10 ** (9 - width)
+    text = np.char.zfill(fractions.astype(str), width)
+    return pa.array(text.tolist(), pa.string(), mask=ns.is_null().to_numpy(zero_copy_only=False))
 
 
 register("dt.strptime", _strptime_typer, _strptime)
@@ -91,7 +119,7 @@ def _dt_typer(result: DType) -> Any:
     return typer
 
 
-register("dt.strftime", _dt_typer(dt.STR), lambda a, p: pc.strftime(a[0], p[0]))
+register("dt.strftime", _dt_typer(dt.STR), _strftime)
 def _part_kernel(function: Any) -> Any:
     return lambda a, p: pc.cast(function(a[0]), pa.int64())
 
@@ -101,5 +129,3 @@ for _part in ("year", "month", "day", "hour", "minute", "second"):
              _part_kernel(getattr(pc, _part)))
 register("dt.weekday", _dt_typer(dt.INT),
          lambda a, p: pc.cast(pc.day_of_week(a[0]), pa.int64()))
-
-del np

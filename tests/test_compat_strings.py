@@ -47,3 +47,23 @@ def test_strings_from_pandas_work_with_str_methods_and_flatten() -> None:
     assert sorted(r[0] for r in got[0].values()) == ["AB", "C"]
     assert sorted(r[0] for r in got[1].values()) == ["a", "b", "c"]
     assert chars.typehints()["w"] == pw.dtypes.STR
+
+
+def test_datetimes_keep_nanoseconds_through_strptime_to_string_and_strftime() -> None:
+    t = pw.debug.table_from_markdown("""
+          | t
+        1 | 2019-12-31T23:49:59.999999999+0100
+        2 | 2019-12-31T23:49:59.0001+0100
+        3 | 2023-03-26T12:00:00.000000001+0100
+    """)
+    parsed = t.select(d=pw.this.t.dt.strptime("%Y-%m-%dT%H:%M:%S.%f%z"))
+    shown = parsed.select(s=pw.this.d.to_string(), f=pw.this.d.dt.strftime("%H:%M:%S.%f|%3f"))
+    (rows,) = pw.debug.compute_tables(shown)
+    assert sorted(rows.values()) == sorted([
+        ("2019-12-31T22:49:59.999999999+0000", "22:49:59.999999999|999"),
+        ("2019-12-31T22:49:59.000100000+0000", "22:49:59.000100000|000"),
+        ("2023-03-26T11:00:00.000000001+0000", "11:00:00.000000001|000")])
+    naive = pw.debug.table_from_markdown("t\n2020-03-04T11:13:00.345612")
+    (values,) = pw.debug.compute_tables(naive.select(
+        s=pw.this.t.dt.strptime("%Y-%m-%dT%H:%M:%S.%f").to_string()))
+    assert list(values.values()) == [("2020-03-04T11:13:00.345612000",)]

@@ -40,7 +40,7 @@ def test_arrow_schema() -> None:
     assert not arrow.field("value").nullable
     assert arrow.field("note").nullable
     assert arrow.field("raw").type == pa.binary()
-    assert arrow.field("at").type == pa.timestamp("us")
+    assert arrow.field("at").type == pa.timestamp("ns")  # nanoseconds, as Pathway
     assert arrow.field("tags").type == pa.list_(pa.field("item", pa.string(), nullable=False))
 
 
