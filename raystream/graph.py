@@ -120,7 +120,13 @@ def zip_node(first: Node, others: list[Node], sources: list[dict[str, str]],
 
 @dataclass(eq=False)
 class ConcatNode(Node):
-    """The union of tables with the same columns."""
+    """The union of tables with the same columns.
+
+    ``check_keys``: the inputs' ids are only promised to be disjoint, so the
+    plan checks them (False: disjoint by construction, as in ``concat_reindex``).
+    """
+
+    check_keys: bool = True
 
 
 @dataclass(eq=False)

@@ -49,6 +49,7 @@ from raystream.actors.kernels.steps import (
     SignStep,
     Step,
 )
+from raystream.actors.kernels.unique_keys import UniqueKeysSpec
 from raystream.actors.kernels.upsert import UpsertSpec
 from raystream.actors.plan import (
     AUTO,
@@ -248,6 +249,11 @@ class Planner:
             builder.inputs.append(Channel(upstream.id, port, _follow(upstream)))
             builder.port_steps[port] = [ProjectStep(names, types, flags)]
         self.output_of[node.id] = builder
+        if node.check_keys:
+            checker = self._new("operator", "unique_keys", self.options.reduce_parallelism or AUTO)
+            checker.inputs.append(Channel(builder.id, 0, Routing.HASH, (KEY,)))
+            checker.head = UniqueKeysSpec(self.options.terminate_on_error, node.label)
+            self.output_of[node.id] = checker
 
     def _keyed(self, node: Node, kind: str, head: KernelSpec, key_columns: list[str]) -> None:
         parent = node.inputs[0]

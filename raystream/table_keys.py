@@ -144,8 +144,13 @@ class KeyOperations:
         return self.update_cells(other)
 
     # -- concat ----------------------------------------------------------------
-    def concat(self: Table, *others: Table) -> Table:  # type: ignore[misc]
-        """The union of this table and ``others`` (same columns; keys must be disjoint)."""
+    def concat(self: Table, *others: Table, _check_keys: bool = True) -> Table:  # type: ignore[misc]
+        """The union of this table and ``others`` (same columns; keys must be disjoint).
+
+        Promised disjointness is checked while running: a shared id raises
+        ``KeyError`` (or, with ``terminate_on_error=False``, the later row is
+        skipped and logged).
+        """
         tables = [self, *others]
         for i, table in enumerate(tables):
             for other in tables[i + 1:]:
@@ -163,14 +168,14 @@ class KeyOperations:
             t._universe.promise_subset_of(universe)
         return type(self)(ConcatNode([t._node for t in tables],
                                 {n: ColumnInfo(c.dtype) for n, c in columns.items()},
-                                universe=universe))
+                                universe=universe, check_keys=_check_keys))
 
     def concat_reindex(self: Table, *tables: Table) -> Table:  # type: ignore[misc]
         """The union of tables, each row with a new key (so keys never collide)."""
         all_tables = [self, *tables]
         rekeyed = [t._rekey([IdReference(t), wrap(i)]) for i, t in enumerate(all_tables)]
         universes.promise_are_pairwise_disjoint(*rekeyed)
-        return rekeyed[0].concat(*rekeyed[1:])
+        return rekeyed[0].concat(*rekeyed[1:], _check_keys=False)
 
     # -- new keys --------------------------------------------------------------
     def _rekey(self: Table, exprs: list[Any]) -> Table:  # type: ignore[misc]

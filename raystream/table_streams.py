@@ -53,5 +53,6 @@ class StreamOperations:
             _MARK: False}, keep=False, check=False)
         stream = type(insertions)(ConcatNode(
             [upserts._node, removals._node],
-            {n: ColumnInfo(c.dtype) for n, c in columns.items()}, universe=Universe()))
+            {n: ColumnInfo(c.dtype) for n, c in columns.items()}, universe=Universe(),
+            check_keys=False))  # a deletion shares its row's id, by design
         return stream.stream_to_table(stream[_MARK])

@@ -89,3 +89,18 @@ def test_broken_subset_promise_is_an_error() -> None:
     pw.universes.promise_is_subset_of(extra, OLD)
     with pytest.raises(KeyError, match="broken universe promise"):
         pw.debug.compute_tables(OLD.update_cells(extra))
+
+
+def test_a_broken_disjointness_promise_is_caught_while_running() -> None:
+    first = pw.debug.table_from_markdown("  | v\n1 | a\n2 | b")
+    second = pw.debug.table_from_markdown("  | v\n1 | c\n3 | d")
+    pw.universes.promise_are_pairwise_disjoint(first, second)
+    both = first.concat(second)
+    with pytest.raises(KeyError, match="duplicated entries for key"):
+        pw.debug.compute_tables(both)
+    rows, errors = pw.debug.compute_tables(both, pw.global_error_log(), terminate_on_error=False)
+    assert len(rows) == 3 and {v for (v,) in rows.values()} >= {"b", "d"}
+    (error,) = errors.values()
+    assert error[2].startswith("duplicate key: ^")
+    (reindexed,) = pw.debug.compute_tables(first.concat_reindex(second))
+    assert sorted(reindexed.values()) == [("a",), ("b",), ("c",), ("d",)]

@@ -201,3 +201,29 @@ def test_restoring_a_table_without_a_needed_column_names_it() -> None:
     state["groups"] = state["groups"].drop_columns(["_s0"])
     with pytest.raises(StateError, match=r"'groups' lacks columns \['_s0'\]"):
         new_reduce().restore(state)
+
+
+def test_unique_keys_kernel_restored_still_knows_the_live_ids() -> None:
+    from raystream.actors.kernels.unique_keys import UniqueKeysSpec  # noqa: PLC0415
+
+    def rows(keys: list[int], diffs: list[int]) -> pa.RecordBatch:
+        return pa.record_batch({KEY: pa.array(keys, pa.uint64()),
+                                DIFF: pa.array(diffs, pa.int64()), "v": keys})
+
+    spec = UniqueKeysSpec(label="concat")
+    first = spec.build(0)
+    first.on_data(0, 2, rows([1, 2, 2], [1, 1, 1]))  # 2 twice: the second is skipped
+    assert first.on_frontier(3)[0][1].column(KEY).to_pylist() == [1, 2]
+    assert [e.reason for _, errors in first.take_errors() for e in errors] == [
+        "duplicate key: ^2000000000000"]
+    again = spec.build(0)
+    again.restore(first.snapshot())
+    again.on_data(0, 4, rows([1, 2, 2, 3], [1, -1, -1, 1]))  # 1 is alive; 2 goes away
+    ((_, out),) = again.on_frontier(5)
+    changes = zip(out.column(KEY).to_pylist(), out.column(DIFF).to_pylist(), strict=True)
+    assert sorted(changes) == [(2, -1), (3, 1)]
+    with pytest.raises(KeyError, match="duplicated entries"):
+        strict = UniqueKeysSpec(terminate_on_error=True).build(0)
+        strict.restore(again.snapshot())
+        strict.on_data(0, 6, rows([3], [1]))
+        strict.on_frontier(7)

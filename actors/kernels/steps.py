@@ -327,8 +327,11 @@ class ChainKernel:
     errors: list[tuple[int, RecordError]] = field(default_factory=list)
 
     def take_errors(self) -> list[tuple[int, list[RecordError]]]:
-        """Rows the steps failed on since the last call, per commit time (for the error log)."""
+        """Rows the steps (and head) failed on since the last call, per commit time."""
         by_time: dict[int, list[RecordError]] = {}
+        head_errors = getattr(self.head, "take_errors", None)
+        for time, errors in head_errors() if head_errors is not None else []:
+            by_time.setdefault(time, []).extend(errors)
         for time, error in self.errors:
             by_time.setdefault(time, []).append(error)
         self.errors.clear()
