@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from typing_extensions import override
 
 from raystream.actors.kernels.cells import cell_values
-from raystream.expressions import ColumnExpression, Resolver, if_else, wrap
+from raystream.expressions import ColumnExpression, Names, Resolver, if_else, wrap
 from raystream.ops import Value
 from raystream.schema import ColumnDefinition, Schema, SchemaMeta, _column_from
 from raystream.schema import schema_from_columns as _from_columns
@@ -57,7 +57,7 @@ class FillError(ColumnExpression):
     fallible = False
 
     @override
-    def may_be_error(self, flagged: frozenset[str]) -> bool:
+    def may_be_error(self, flagged: Names) -> bool:
         return self.replacement.may_be_error(flagged)
 
     @override

@@ -25,6 +25,9 @@ from raystream.dtypes import DType
 from raystream.errors import ApiTypeError, ApiValueError, api_error
 from raystream.ops import HOOKS, LAZY, OPS, Value, fill_to_length, scalar_of
 
+Names = frozenset[str]
+"""Column names (declared outside the class: ``ColumnExpression.str`` shadows ``str``)."""
+
 Resolver = Callable[["ColumnExpression"], "ColumnExpression"]
 """Maps a column reference to a resolved :class:`InputColumn` (or raises)."""
 
@@ -228,7 +231,7 @@ class ColumnExpression:
     fallible: bool = True
     """True if computing this node itself can fail for a row (a division, a UDF...)."""
 
-    def may_be_error(self, flagged: frozenset[str]) -> bool:
+    def may_be_error(self, flagged: Names) -> bool:
         """True if a cell can be an error, given the input columns that can hold errors."""
         return self.fallible or any(c.may_be_error(flagged) for c in self.children())
 
@@ -303,7 +306,7 @@ class InputColumn(ColumnExpression):
         self.dtype = dtype
 
     @override
-    def may_be_error(self, flagged: frozenset[str]) -> bool:
+    def may_be_error(self, flagged: Names) -> bool:
         return self.name in flagged
 
     @override
@@ -615,7 +618,7 @@ class IsError(ColumnExpression):
         self.dtype = dt.BOOL
 
     @override
-    def may_be_error(self, flagged: frozenset[str]) -> bool:
+    def may_be_error(self, flagged: Names) -> bool:
         return False
 
     @override

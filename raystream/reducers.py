@@ -259,7 +259,8 @@ def udf_reducer(accumulator: Any) -> Any:
     return reducer
 
 
-def _row_tuple(*values: Any) -> tuple:
+def _row_tuple(*values: Any) -> Any:
+    """A row's values as one Python tuple."""
     return values
 
 

@@ -154,8 +154,9 @@ class Apply(ColumnExpression):
         for rows, value in zip(pending.values(), computed, strict=True):
             for i in rows:
                 results[i] = value
-            if keys[rows[0]] is not None:
-                self.cache.put(keys[rows[0]], value)
+            key = keys[rows[0]]
+            if key is not None:
+                self.cache.put(key, value)
         return results
 
 
