@@ -260,7 +260,7 @@ class Planner:
         upstream = self.output_of[parent.id]
         if self.flags[parent.id] and not (isinstance(head, ReduceSpec) and head.partial_input):
             columns = [c for c in key_columns if c != KEY]
-            gate = ErrorGate(tuple(columns), GROUPING_MESSAGE, label=node.label) \
+            gate = ErrorGate(tuple(columns), GROUPING_MESSAGE, strip=False, label=node.label) \
                 if kind == "reduce" else ErrorGate(None, OUTPUT_MESSAGE, label=node.label)
             upstream = self._gate(parent, gate)
         global_reduce = isinstance(node, ReduceNode) and not node.group_columns
@@ -280,8 +280,9 @@ class Planner:
         stage's output; keyed reducers (``any``, ``tuple``, ``earliest``...)
         need raw rows, so a reduce with any of them is left as it is.
         """
-        spec = _reduce_spec(node)
         parent = node.inputs[0]
+        spec = replace(_reduce_spec(node), flagged=tuple(sorted(
+            {a.column for a in node.aggs if a.column in self.flags[parent.id]})))
         upstream = self.output_of[parent.id]
         if not (self.options.combine_partials and combinable(spec.aggs)
                 and self.uses.get(parent.id, 0) == 1
@@ -290,8 +291,9 @@ class Planner:
         upstream = self._into_reader(upstream)
         if self.flags[parent.id]:
             upstream.steps.append(ErrorGate(tuple(spec.group_columns), GROUPING_MESSAGE,
-                                            label=node.label))
-        upstream.steps.append(PartialAggregate(PartialLayout(spec.group_columns, spec.aggs)))
+                                            strip=False, label=node.label))
+        upstream.steps.append(PartialAggregate(PartialLayout(spec.group_columns, spec.aggs,
+                                                             spec.flagged)))
         upstream.names.append("partial")
         self.output_of[parent.id] = upstream
         return replace(spec, partial_input=True)

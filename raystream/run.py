@@ -41,7 +41,7 @@ class MonitoringLevel(enum.Enum):
 
 def build_plan(sinks: list[SinkNode], *, terminate_on_error: bool = False,
                reduce_parallelism: int | None = None, fuse_into_readers: bool = False,
-               name: str | None = None, **runtime: Any) -> Any:
+               name: str | None = None, combine_partials: bool = True, **runtime: Any) -> Any:
     """Plans ``sinks`` into a PhysicalPlan (pure: no Ray, no source is contacted)."""
     if not sinks:
         raise api_error(ApiValueError, "nothing to run: define an output (pw.io.*.write, "
@@ -50,6 +50,7 @@ def build_plan(sinks: list[SinkNode], *, terminate_on_error: bool = False,
     options = PlanOptions(name=name or f"rs-{uuid.uuid4().hex[:6]}",
                           reduce_parallelism=reduce_parallelism,
                           fuse_into_readers=fuse_into_readers,
+                          combine_partials=combine_partials,
                           terminate_on_error=terminate_on_error, runtime=runtime)
     return Planner(options).plan(sinks)
 

@@ -90,6 +90,23 @@ def test_groupby_skips_error_keys_and_reducers_skip_error_values() -> None:
     assert errors.count(GROUPING) == 2
 
 
+@pytest.mark.parametrize("combine_partials", [True, False])
+def test_reducers_that_collect_values_leave_error_values_out(combine_partials: bool) -> None:
+    t = pw.debug.table_from_markdown("g | a | b\n1 | 3 | 3\n1 | 4 | 0\n1 | 8 | 2\n2 | 6 | 2")
+    t = t.select(pw.this.g, q=pw.this.a // pw.this.b)
+    collected = t.groupby(pw.this.g).reduce(
+        pw.this.g, tup=pw.reducers.tuple(pw.this.q), srt=pw.reducers.sorted_tuple(pw.this.q),
+        distinct=pw.reducers.count_distinct(pw.this.q), n=pw.reducers.count())
+    rows, _ = _values(collected) if combine_partials else (sorted(pw.debug.compute_tables(
+        collected, terminate_on_error=False, combine_partials=False)[0].values()), None)
+    assert [(g, sorted(tup), srt, d, n) for g, tup, srt, d, n in rows] == [
+        (1, [1, 4], (1, 4), 2, 3), (2, [3], (3,), 1, 1)]
+    multiset_only = t.groupby(pw.this.g).reduce(pw.this.g, srt=pw.reducers.sorted_tuple(pw.this.q))
+    (by_g,) = pw.debug.compute_tables(multiset_only, terminate_on_error=False,
+                                      combine_partials=combine_partials)
+    assert sorted(by_g.values()) == [(1, (1, 4)), (2, (3,))]
+
+
 def test_outputs_skip_rows_with_errors_and_log_each(tmp_path) -> None:
     t = _table()
     divided = t.select(t.a, q=t.a // t.b)

@@ -10,7 +10,9 @@ A *partial batch* is a dataflow batch with one row per distinct
   (None counts as 0), int64 or float64 (:func:`~aggs.sum_dtype`);
 * ``_n<i>``: per ``avg`` aggregate, the sum of diffs of its non-None values;
 * every multiset aggregate's input column, unchanged: each partial row says
-  "these values, with multiplicity ``_diff``".
+  "these values, with multiplicity ``_diff``"; and the error flag of each such
+  column that has one (an error value is null with its flag set: the kernel
+  leaves it out of that aggregate).
 
 Partial rows of one group add up: the reduce kernel sums them per group (and
 per group and value for multisets), so pre-aggregating any split of the rows
@@ -28,7 +30,7 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 from raystream.actors.kernels.aggs import MULTISET, AggSpec, sum_column, sum_dtype
-from raystream.connectors.batch import DIFF, KEY
+from raystream.connectors.batch import DIFF, KEY, error_flag
 from raystream.connectors.hashing import hash_columns
 
 GLOBAL_GROUP = 0x5EED
@@ -66,10 +68,12 @@ class PartialLayout:
     Attributes:
         group_columns: Grouping columns (empty for a global reduce).
         aggs: The aggregations (keyed ones are ignored: they are not combinable).
+        flagged: Input columns that can hold error values (they have error flags).
     """
 
     group_columns: tuple[str, ...]
     aggs: tuple[AggSpec, ...]
+    flagged: tuple[str, ...] = ()
 
     @cached_property
     def summed(self) -> list[int]:
@@ -83,12 +87,12 @@ class PartialLayout:
 
     @cached_property
     def value_columns(self) -> list[str]:
-        """Input columns of the multiset aggregates (distinct, in order)."""
+        """Input columns of the multiset aggregates (distinct, in order), and their flags."""
         names: list[str] = []
         for agg in self.aggs:
             if agg.kind in MULTISET and agg.column is not None and agg.column not in names:
                 names.append(agg.column)
-        return names
+        return names + [error_flag(c) for c in names if c in self.flagged]
 
     def partial(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Pre-aggregates raw rows into partial rows (see the module docstring).

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from raystream.actors.kernels.aggs import KEYED, MULTISET, AggSpec, ReduceError
 from raystream.actors.kernels.base import Emitted, KernelState
 from raystream.actors.kernels.columnar import equal_values, interleave
@@ -52,9 +53,12 @@ from raystream.actors.kernels.reduce_entries import (
 from raystream.actors.kernels.reduce_groups import GroupIndex, LinearDelta, LinearValues
 from raystream.actors.kernels.reduce_state import restore_reduce, snapshot_reduce
 from raystream.actors.routing import key_groups
-from raystream.connectors.batch import DIFF, KEY
+from raystream.connectors.batch import DIFF, KEY, error_flag
 
 __all__ = ["AggSpec", "ReduceError", "ReduceKernel", "ReduceSpec"]
+
+E = "_e"
+"""Column prefix of a keyed aggregate's error flags in the kernel's raw rows."""
 
 
 @dataclass
@@ -86,12 +90,14 @@ class ReduceKernel:
     """
 
     def __init__(self, group_columns: list[str], aggs: list[AggSpec],
-                 group_types: list[pa.DataType], partial_input: bool = False) -> None:
+                 group_types: list[pa.DataType], partial_input: bool = False,
+                 flagged: tuple[str, ...] = ()) -> None:
         self.group_columns = list(group_columns)
         self.aggs = list(aggs)
         self.group_types = list(group_types)
         self.partial_input = partial_input
-        self.layout = PartialLayout(tuple(group_columns), tuple(aggs))
+        self.flagged = tuple(flagged)
+        self.layout = PartialLayout(tuple(group_columns), tuple(aggs), self.flagged)
         self.groups = GroupIndex()
         self.multisets = {i: MultisetState() for i, a in enumerate(aggs) if a.kind in MULTISET}
         self.keyed = {i: KeyedState() for i, a in enumerate(aggs) if a.kind in KEYED}
@@ -132,7 +138,10 @@ class ReduceKernel:
         hashes = group_hashes(batch, self.layout.group_columns)
         columns = {G: pa.array(hashes), K: batch.column(KEY), D: batch.column(DIFF)}
         for i in self.keyed:
-            columns[f"{V}{i}"] = batch.column(self.aggs[i].column)
+            column = self.aggs[i].column
+            columns[f"{V}{i}"] = batch.column(column)
+            if column in self.flagged:  # error values are left out of the aggregate
+                columns[f"{E}{i}"] = batch.column(error_flag(column)).fill_null(False)
         return pa.RecordBatch.from_pydict(columns)
 
     def _apply(self, time: int, held: _Held) -> pa.RecordBatch:
@@ -146,16 +155,21 @@ class ReduceKernel:
         new = self._linear_outputs(change.new)
         try:
             for i, state in self.multisets.items():
-                rows = step.rows
-                delta = pa.table({G: rows.column(KEY), V: rows.column(self.aggs[i].column),
-                                  M: rows.column(DIFF)})
+                rows, column = step.rows, self.aggs[i].column
+                counts = rows.column(DIFF)
+                if column in self.flagged:  # error values are left out of the aggregate
+                    counts = pc.if_else(rows.column(error_flag(column)).fill_null(False), 0,
+                                        counts)
+                delta = pa.table({G: rows.column(KEY), V: rows.column(column), M: counts})
                 before, after = state.apply(hashes, dead, delta)
                 old[i] = finish_multiset(self.aggs[i], before, old_groups)
                 new[i] = finish_multiset(self.aggs[i], after, new_groups)
             if self.keyed:
                 raw = pa.Table.from_batches(held.keyed)
                 for i, keyed in self.keyed.items():
-                    delta = raw.select([G, K, f"{V}{i}", D]).rename_columns([G, K, V, D])
+                    part = raw if f"{E}{i}" not in raw.column_names else \
+                        raw.filter(pc.invert(raw.column(f"{E}{i}")))
+                    delta = part.select([G, K, f"{V}{i}", D]).rename_columns([G, K, V, D])
                     before, after = keyed.apply(hashes, dead, delta, time)
                     old[i] = finish_keyed(self.aggs[i], before, old_groups)
                     new[i] = finish_keyed(self.aggs[i], after, new_groups)
@@ -271,14 +285,17 @@ class ReduceSpec:
         aggs: The aggregations.
         group_types: Arrow types of the grouping columns.
         partial_input: The combiner runs upstream: input batches are partial rows.
+        flagged: Input columns that can hold error values: a reducer leaves
+            their error values out (``count`` still counts the row).
     """
 
     group_columns: tuple[str, ...]
     aggs: tuple[AggSpec, ...]
     group_types: tuple[pa.DataType, ...]
     partial_input: bool = False
+    flagged: tuple[str, ...] = ()
 
     def build(self, instance: int) -> ReduceKernel:
         """Builds the reduce kernel (every instance starts empty)."""
         return ReduceKernel(list(self.group_columns), list(self.aggs), list(self.group_types),
-                            self.partial_input)
+                            self.partial_input, self.flagged)
