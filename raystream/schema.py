@@ -37,8 +37,14 @@ class ColumnDefinition:
 
 
 def column_definition(*, primary_key: bool = False, default_value: Any = _NO_DEFAULT,
-                      dtype: Any = None, name: str | None = None) -> Any:
+                      dtype: Any = None, name: str | None = None,
+                      append_only: bool | None = None, description: str | None = None,
+                      example: Any = None) -> Any:
     """Declares a column's properties inside a :class:`Schema` (as in Pathway).
+
+    ``append_only``, ``description`` and ``example`` are accepted as Pathway's
+    documentation hints; raystream derives whether a table is append-only from
+    its operators (``Table.is_append_only``).
 
     Example:
         >>> class S(Schema):
