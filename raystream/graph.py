@@ -85,6 +85,11 @@ class SignNode(Node):
 
 
 @dataclass(eq=False)
+class ToStreamNode(Node):
+    """``Table.to_stream()``: each change as an upsert or deletion row (``is_upsert``)."""
+
+
+@dataclass(eq=False)
 class FlattenNode(Node):
     """One row per item of a list/tuple/str/Json column; ``origin_id`` keeps the old key."""
 
@@ -203,6 +208,8 @@ def is_append_only(node: Node) -> bool:
         if current.id in seen:
             continue
         seen.add(current.id)
+        if isinstance(current, ToStreamNode):  # a stream of changes only grows
+            continue
         if current.kind not in ("source", "map", "rekey", "filter", "flatten", "concat"):
             return False
         if isinstance(current, SourceNode) and not getattr(current.source, "append_only", True):

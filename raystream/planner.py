@@ -49,6 +49,7 @@ from raystream.actors.kernels.steps import (
     SignStep,
     Step,
 )
+from raystream.actors.kernels.to_stream import ToStreamSpec
 from raystream.actors.kernels.unique_keys import UniqueKeysSpec
 from raystream.actors.kernels.upsert import UpsertSpec
 from raystream.actors.plan import (
@@ -75,6 +76,7 @@ from raystream.graph import (
     SignNode,
     SinkNode,
     SourceNode,
+    ToStreamNode,
     UpsertNode,
     is_append_only,
 )
@@ -174,6 +176,8 @@ class Planner:
             self._keyed(node, "reduce", self._reduce_spec(node), list(node.group_columns))
         elif isinstance(node, UpsertNode):
             self._keyed(node, "upsert", UpsertSpec(_dataflow_schema(node)), [KEY])
+        elif isinstance(node, ToStreamNode):
+            self._keyed(node, "to_stream", ToStreamSpec(), [KEY])
         elif isinstance(node, CombineNode):
             self._combine(node)
         elif isinstance(node, ErrorLogNode):
@@ -185,7 +189,7 @@ class Planner:
 
     def _flags_of(self, node: Node) -> frozenset[str]:
         """The node's columns that can hold error values."""
-        if isinstance(node, (ReduceNode, UpsertNode, ErrorLogNode, SinkNode)):
+        if isinstance(node, (ReduceNode, UpsertNode, ErrorLogNode, SinkNode, ToStreamNode)):
             return frozenset()
         inputs = frozenset().union(*(self.flags[p.id] for p in node.inputs))
         if isinstance(node, MapNode):

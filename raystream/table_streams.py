@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from raystream import dtypes as dt
-from raystream.graph import ColumnInfo, ConcatNode, SignNode, UpsertNode
+from raystream.graph import ColumnInfo, ConcatNode, SignNode, ToStreamNode, UpsertNode
 from raystream.universes import Universe
 
 if TYPE_CHECKING:
@@ -37,6 +37,16 @@ class StreamOperations:
         signed = SignNode([marked._node], dict(marked._columns), column=_MARK)
         table = type(self)(UpsertNode([signed], dict(marked._columns), universe=Universe()))
         return table.without(_MARK)
+
+    def to_stream(self: Table) -> Table:  # type: ignore[misc]
+        """The table's changes as an append-only stream (``Table.to_stream``).
+
+        Each row of a commit time that inserts or replaces a row is an upsert
+        (``is_upsert`` true); one that only deletes it, a deletion (false).
+        Rows keep their ids; ``stream_to_table(pw.this.is_upsert)`` undoes it.
+        """
+        columns = {**self._columns, "is_upsert": ColumnInfo(dt.BOOL)}
+        return type(self)(ToStreamNode([self._node], columns, universe=Universe()))
 
     @staticmethod
     def from_streams(insertions: Table, deletions: Table) -> Table:

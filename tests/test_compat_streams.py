@@ -123,3 +123,24 @@ def test_from_streams_ignores_deleting_an_absent_row() -> None:
     table = pw.Table.from_streams(insertions, deletions)
     assert table.typehints() == insertions.typehints()
     assert sorted(_changes(table)) == sorted(TABLE_CHANGES)
+
+
+def test_to_stream_gives_upserts_and_deletions_and_stream_to_table_undoes_it() -> None:
+    t = pw.debug.table_from_markdown("""
+        a | b | __time__ | __diff__
+        1 | 2 |    2     |    1
+        3 | 4 |    2     |    1
+        5 | 6 |    4     |    1
+        3 | 4 |    4     |   -1
+        3 | 8 |    4     |    1
+        5 | 6 |    6     |   -1
+    """, id_from=["a"])
+    stream = t.to_stream()
+    assert stream.is_append_only and not t.is_append_only
+    rows = _changes(stream)
+    assert sorted(rows) == sorted([(2, 1, 2, True, 1), (2, 3, 4, True, 1), (4, 5, 6, True, 1),
+                                   (4, 3, 8, True, 1), (6, 5, 6, False, 1)])
+    back = t.to_stream().stream_to_table(pw.this.is_upsert).without(pw.this.is_upsert)
+    (final,) = pw.debug.compute_tables(back)
+    (original,) = pw.debug.compute_tables(t)
+    assert final == original

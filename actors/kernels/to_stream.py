@@ -1,0 +1,66 @@
+"""The to-stream kernel: a table's changes become an append-only stream of upserts.
+
+For ``Table.to_stream()``. Hash-routed by row key; per commit time and key,
+an insertion (a new or replaced row) becomes an upsert row (``is_upsert``
+true) and a deletion with no insertion a deletion row (``is_upsert`` false,
+with the deleted values). Every output row is an insertion (``diff=+1``) under
+the row's own key: ``stream_to_table`` turns the stream back into the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from raystream.actors.kernels.base import Emitted, KernelState
+from raystream.connectors.batch import DIFF, KEY, concat_batches
+
+IS_UPSERT = "is_upsert"
+
+
+@dataclass(frozen=True)
+class ToStreamSpec:
+    """Turns changes into upsert and deletion rows (no state between times)."""
+
+    def build(self, instance: int) -> ToStreamKernel:
+        """Builds the kernel."""
+        return ToStreamKernel()
+
+
+class ToStreamKernel:
+    """Holds a time's changes, then emits one stream row per changed key."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, list[pa.RecordBatch]] = {}
+
+    def on_data(self, port: int, time: int, batch: pa.RecordBatch) -> Emitted:
+        """Holds rows until their time is complete."""
+        if batch.num_rows:
+            self.pending.setdefault(time, []).append(batch)
+        return []
+
+    def on_frontier(self, frontier: int) -> Emitted:
+        """Emits the stream rows of every held time below ``frontier``, in order."""
+        return [(time, _stream_rows(concat_batches(self.pending.pop(time))))
+                for time in sorted(t for t in self.pending if t < frontier)]
+
+    def snapshot(self) -> KernelState:
+        """No state outlives a time."""
+        return {}
+
+    def restore(self, state: KernelState) -> None:
+        """Nothing to restore."""
+        self.pending.clear()
+
+
+def _stream_rows(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Per key, its last insertion (an upsert), or else its deletion."""
+    keys = batch.column(KEY).to_numpy(zero_copy_only=False)
+    diffs = batch.column(DIFF).to_numpy(zero_copy_only=False)
+    order = np.lexsort((np.arange(len(keys)), diffs, keys))  # per key: deletions first
+    last = order[np.append(keys[order][1:] != keys[order][:-1], True)]
+    rows = batch.take(pa.array(last, pa.int64()))
+    upsert = pa.array(diffs[last] > 0)
+    rows = rows.set_column(1, DIFF, pa.array(np.ones(len(last), np.int64)))
+    return rows.append_column(IS_UPSERT, upsert)
