@@ -28,7 +28,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from raystream import dtypes as dt
 from raystream.actors.kernels.aggs import combinable
 from raystream.actors.kernels.base import KernelSpec
 from raystream.actors.kernels.cells import GROUPING_MESSAGE, OUTPUT_MESSAGE, ErrorGate
@@ -37,16 +36,10 @@ from raystream.actors.kernels.output import OutputFormat
 from raystream.actors.kernels.partial import PartialAggregate, PartialLayout
 from raystream.actors.kernels.prepare import PrepareRows
 from raystream.actors.kernels.reduce import ReduceSpec
+from raystream.actors.kernels.reshape import EnsureFlags, ProjectStep
 from raystream.actors.kernels.steps import (
     ChainSpec,
-    EnsureFlags,
-    FilterStep,
-    FlattenStep,
-    MapStep,
-    ProjectStep,
     ReaderSteps,
-    RekeyStep,
-    SignStep,
     Step,
 )
 from raystream.actors.kernels.to_stream import ToStreamSpec
@@ -72,7 +65,6 @@ from raystream.graph import (
     MapNode,
     Node,
     ReduceNode,
-    RekeyNode,
     SignNode,
     SinkNode,
     SourceNode,
@@ -80,6 +72,7 @@ from raystream.graph import (
     UpsertNode,
     is_append_only,
 )
+from raystream.plan_steps import remember_results, step_of, topological
 
 
 @dataclass(frozen=True)
@@ -136,7 +129,7 @@ class Planner:
 
     def plan(self, sinks: list[SinkNode]) -> PhysicalPlan:
         """Plans every node the sinks depend on."""
-        order = _topological(sinks)
+        order = topological(sinks)
         for node in order:
             for parent in node.inputs:
                 self.uses[parent.id] = self.uses.get(parent.id, 0) + 1
@@ -221,8 +214,8 @@ class Planner:
 
     def _stateless(self, node: Node) -> None:
         if isinstance(node, MapNode) and not is_append_only(node.inputs[0]):
-            _remember_results(node)
-        step = _step_of(node, self.flags[node.id])
+            remember_results(node)
+        step = step_of(node, self.flags[node.id])
         parent = node.inputs[0]
         upstream = self.output_of[parent.id]
         fusable = upstream.kind == "operator" or (
@@ -448,60 +441,3 @@ def _follow(upstream: _Builder) -> Routing:
     """
     dynamic = upstream.kind == "reader" and upstream.source.dynamic
     return Routing.HASH if dynamic else Routing.FORWARD
-
-
-def _step_of(node: Node, flagged: frozenset[str]) -> Step:
-    if isinstance(node, RekeyNode):
-        return RekeyStep(tuple(node.outputs), node.key, node.raw_key, node.label, flagged)
-    if isinstance(node, MapNode):
-        return MapStep(tuple(node.outputs), node.label, flagged)
-    if isinstance(node, FilterNode):
-        return FilterStep(node.predicate, node.label)  # type: ignore[arg-type]
-    if isinstance(node, FlattenNode):
-        return _flatten_step(node)
-    if isinstance(node, SignNode):
-        return SignStep(node.column)
-    raise TypeError(type(node).__name__)
-
-
-def _remember_results(node: MapNode) -> None:
-    """Non-deterministic UDFs of a map over retractions keep each row's result."""
-    todo = [e for _, e in node.outputs] + list(getattr(node, "key", ()))
-    while todo:
-        expr = todo.pop()
-        if getattr(expr, "deterministic", True) is False and hasattr(expr, "remembered"):
-            expr.remembered = {}
-        todo.extend(expr.children())
-
-
-def _topological(sinks: list[SinkNode]) -> list[Node]:
-    order: list[Node] = []
-    seen: set[int] = set()
-
-    def visit(node: Node) -> None:
-        if node.id in seen:
-            return
-        seen.add(node.id)
-        for parent in node.inputs:
-            visit(parent)
-        order.append(node)
-
-    for sink in sinks:
-        visit(sink)
-    return order
-
-
-def _flatten_step(node: FlattenNode) -> FlattenStep:
-    """How the kernel reads the column (list, str, Json or pickled objects) and its items."""
-    source = node.source_dtype or dt.ANY
-    item = node.item_dtype or dt.ANY
-    if source.name == "str":
-        mode = "str"
-    elif source.is_json:
-        mode = "json"
-    elif source.pyobject:
-        mode = "pickle"
-    else:
-        mode = "list"
-    item_arrow = None if item.pyobject else item.arrow
-    return FlattenStep(node.column, mode, item_arrow, node.origin_id, node.label)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
-from raystream.actors.kernels.steps import FlattenStep
+from raystream.actors.kernels.reshape import FlattenStep
 from raystream.actors.kernels.upsert import UpsertKernel
 from raystream.connectors.batch import DIFF, KEY
 

@@ -168,6 +168,16 @@ def drop_error_rows(batch: pa.RecordBatch, columns: Sequence[str] | None, messag
     return batch.filter(pc.invert(mask))
 
 
+def skip_rows(batch: pa.RecordBatch, mask: pa.Array, message: str, label: str,
+              errors: list[RecordError] | None) -> pa.RecordBatch:
+    """Skips the rows set in ``mask`` (error values where Pathway skips rows), logging each."""
+    bad = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+    if errors is None:
+        raise ValueError(f"{message} in {label}")
+    errors.extend(record_error(label, batch.slice(int(i), 1), message) for i in bad)
+    return batch.filter(pc.invert(mask))
+
+
 def strip_flags(batch: pa.RecordBatch) -> pa.RecordBatch:
     """The batch without error flags."""
     keep = [i for i, n in enumerate(batch.schema.names) if not is_error_flag(n)]

@@ -1,4 +1,4 @@
-"""Stateless steps and the chain kernel that runs them in one actor.
+"""Stateless steps (map, filter, new keys) and the chain kernel that runs steps in one actor.
 
 Each step maps one dataflow batch (``_key``, ``_diff``, columns) to another,
 with whole-column pyarrow operations.
@@ -6,28 +6,23 @@ with whole-column pyarrow operations.
 
 from __future__ import annotations
 
-import json
-import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from raystream.actors.kernels.base import Emitted, Kernel, KernelSpec, KernelState
 from raystream.actors.kernels.cells import (
     FILTER_MESSAGE,
-    FLATTEN_MESSAGE,
     KEY_MESSAGE,
     cell_values,
-    flags_for,
-    record_error,
+    skip_rows,
 )
 from raystream.actors.kernels.errors import guarded
 from raystream.connectors.base import RecordError
-from raystream.connectors.batch import DIFF, KEY, error_flag, flag_of, no_errors
-from raystream.connectors.hashing import hash_columns, splitmix64
+from raystream.connectors.batch import DIFF, KEY, error_flag
+from raystream.connectors.hashing import hash_columns
 
 Step = Callable[[pa.RecordBatch], pa.RecordBatch]
 
@@ -107,7 +102,7 @@ class FilterStep:
         """Keeps the batch's rows where the predicate holds."""
         inherited = self.predicate.error_mask(batch)
         if inherited is not None and pc.any(inherited).as_py():
-            batch = _skip(batch, inherited, FILTER_MESSAGE, self.label, errors)
+            batch = skip_rows(batch, inherited, FILTER_MESSAGE, self.label, errors)
         mask = self.predicate.column(batch)
         if mask.null_count:
             mask = pc.fill_null(mask, False)
@@ -116,16 +111,6 @@ class FilterStep:
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Keeps the batch's rows where the predicate holds."""
         return self.run(batch, [])
-
-
-def _skip(batch: pa.RecordBatch, mask: pa.Array, message: str, label: str,
-          errors: list[RecordError] | None) -> pa.RecordBatch:
-    """Skips the rows set in ``mask`` (error values where Pathway skips rows), logging each."""
-    bad = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
-    if errors is None:
-        raise ValueError(f"{message} in {label}")
-    errors.extend(record_error(label, batch.slice(int(i), 1), message) for i in bad)
-    return batch.filter(pc.invert(mask))
 
 
 @dataclass(frozen=True)
@@ -154,7 +139,7 @@ class RekeyStep:
             for m in masks[1:]:
                 bad = pc.or_(bad, m)
             if pc.any(bad).as_py():
-                batch = _skip(batch, bad, KEY_MESSAGE, self.label, errors)
+                batch = skip_rows(batch, bad, KEY_MESSAGE, self.label, errors)
         values = [expr.column(batch) for expr in self.key]
         if self.raw_key:
             keys = pc.cast(values[0], pa.uint64())
@@ -165,136 +150,6 @@ class RekeyStep:
         arrays, names = compute_outputs(self.outputs, self.flagged, batch, self.label, errors)
         return pa.RecordBatch.from_arrays([keys, batch.column(DIFF), *arrays],
                                           names=[KEY, DIFF, *names])
-
-
-@dataclass(frozen=True)
-class FlattenStep:
-    """One row per item; the item's key mixes the row key and its index.
-
-    Attributes:
-        column: The column to flatten.
-        mode: How its values are stored: ``list`` (Arrow lists), ``str`` (one
-            item per character), ``json`` (JSON arrays as text), ``pickle``
-            (Python objects: tuples, numpy arrays).
-        item_arrow: The items' Arrow type when ``pickle`` items are stored plainly
-            (None: they stay pickled).
-        origin_id: Name of a new column holding the original row key, if any.
-        label: The operator and user's line (for errors).
-    """
-
-    column: str
-    mode: str = "list"
-    item_arrow: pa.DataType | None = None
-    origin_id: str | None = None
-    label: str = ""
-
-    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Flattens the column of a batch (rows skipped for errors are not logged)."""
-        return self.run(batch, [])
-
-    def run(self, batch: pa.RecordBatch, errors: list[RecordError] | None) -> pa.RecordBatch:
-        """Flattens the column of a batch; a row whose column is an error is skipped."""
-        flags = flag_of(batch, self.column)
-        if flags is not None:
-            if pc.any(flags).as_py():
-                batch = _skip(batch, flags, FLATTEN_MESSAGE, self.label, errors)
-            batch = batch.drop_columns([error_flag(self.column)])
-        lists = self._lists(batch.column(self.column))
-        lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
-        parents = np.repeat(np.arange(batch.num_rows), lengths)
-        starts = np.cumsum(lengths) - lengths
-        index = np.arange(len(parents)) - np.repeat(starts, lengths)
-        taken = batch.take(pa.array(parents, pa.int64()))
-        keys = taken.column(KEY).to_numpy(zero_copy_only=False)
-        with np.errstate(over="ignore"):
-            new_keys = splitmix64(keys ^ splitmix64(index.astype(np.uint64) + np.uint64(1)))
-        arrays, names = [], list(batch.schema.names)
-        for name in batch.schema.names:
-            if name == KEY:
-                arrays.append(pa.array(new_keys, pa.uint64()))
-            elif name == self.column:
-                arrays.append(self._items(pc.list_flatten(lists)))
-            else:
-                arrays.append(taken.column(name))
-        if self.origin_id is not None:
-            arrays.append(taken.column(KEY))
-            names.append(self.origin_id)
-        return pa.RecordBatch.from_arrays(arrays, names=names)
-
-    def _lists(self, column: pa.Array) -> pa.Array:
-        """The column as an Arrow list array."""
-        if self.mode == "str":
-            return pa.array([None if v is None else list(v) for v in column.to_pylist()],
-                            pa.list_(pa.string()))
-        if self.mode == "json":
-            items = [None if v is None else [json.dumps(x) for x in json.loads(v)]
-                     for v in column.to_pylist()]
-            return pa.array(items, pa.list_(pa.string()))
-        if self.mode == "pickle":
-            values = [None if v is None else pickle.loads(v)  # noqa: S301 - our own rows
-                      for v in column.to_pylist()]
-            return pa.array([None if v is None else [pickle.dumps(x) for x in v]
-                             for v in values], pa.list_(pa.binary()))
-        return column
-
-    def _items(self, items: pa.Array) -> pa.Array:
-        if self.mode == "pickle" and self.item_arrow is not None:
-            values = [pickle.loads(v) for v in items.to_pylist()]  # noqa: S301
-            return pa.array([v.item() if hasattr(v, "item") else v for v in values],
-                            self.item_arrow)
-        return items
-
-
-@dataclass(frozen=True)
-class ProjectStep:
-    """Reorders (and casts) columns so that every concat input has one layout.
-
-    Attributes:
-        names: The columns, in order.
-        types: Their Arrow types (None: unchanged).
-        flags: Columns that get error flags (all false where the input has none).
-    """
-
-    names: tuple[str, ...]
-    types: tuple[pa.DataType | None, ...]
-    flags: tuple[str, ...] = ()
-
-    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Reorders and casts the batch's columns."""
-        arrays = [batch.column(KEY), batch.column(DIFF)]
-        for name, typ in zip(self.names, self.types, strict=False):
-            column = batch.column(name)
-            arrays.append(column.cast(typ) if typ is not None and column.type != typ else column)
-        arrays += flags_for(batch, self.flags)
-        return pa.RecordBatch.from_arrays(
-            arrays, names=[KEY, DIFF, *self.names, *(error_flag(f) for f in self.flags)])
-
-
-@dataclass(frozen=True)
-class SignStep:
-    """Sets each row's change from a bool column: true +1 (upsert), false -1 (delete)."""
-
-    column: str
-
-    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """The batch with ``_diff`` from ``column`` (None counts as false)."""
-        upsert = pc.fill_null(batch.column(self.column), False).to_numpy(zero_copy_only=False)
-        diffs = pa.array(np.where(upsert, 1, -1).astype(np.int64))
-        return batch.set_column(batch.schema.get_field_index(DIFF), DIFF, diffs)
-
-
-@dataclass(frozen=True)
-class EnsureFlags:
-    """Adds all-false error flags for the columns that have none (a combine's inputs)."""
-
-    columns: tuple[str, ...]
-
-    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """The batch with a flag for every one of ``columns``."""
-        for name in self.columns:
-            if error_flag(name) not in batch.schema.names:
-                batch = batch.append_column(error_flag(name), no_errors(batch.num_rows))
-        return batch
 
 
 def run_steps(steps: Sequence[Step], batch: pa.RecordBatch,
