@@ -88,8 +88,8 @@ def cell_values(expr: CellProgram, batch: pa.RecordBatch, label: str = "",
 
     Error cells are null. Rows whose inputs are errors are not computed; rows
     that fail are computed one by one to find them, and with ``log`` each new
-    failure goes to ``errors`` (None: the first failure raises, noting
-    ``label``).
+    failure goes to ``errors`` (None: the first failure raises; the caller,
+    :func:`raystream.actors.kernels.errors.guarded`, notes the operator).
     """
     n = batch.num_rows
     inherited = expr.error_mask(batch)
@@ -98,9 +98,8 @@ def cell_values(expr: CellProgram, batch: pa.RecordBatch, label: str = "",
     rows = batch if inherited is None else batch.filter(pc.invert(inherited))
     try:
         values, failed = expr.column(rows), None
-    except Exception as exc:  # noqa: BLE001 - find the rows that fail
+    except Exception:  # noqa: BLE001 - find the rows that fail
         if log and errors is None:
-            exc.add_note(f"raised while computing {label}")
             raise
         values, failed = _row_by_row(expr, rows, label, errors if log else None)
     if inherited is None and failed is None:
