@@ -19,7 +19,7 @@ from typing_extensions import override
 
 from raystream import dtypes as dt
 from raystream import str_ops  # noqa: F401 - registers the .str and JSON operations
-from raystream.actors.kernels.cells import cell_values
+from raystream.actors.kernels.cells import any_of, cell_values
 from raystream.connectors.batch import KEY, flag_of
 from raystream.dtypes import DType
 from raystream.errors import ApiTypeError, ApiValueError, api_error
@@ -238,17 +238,6 @@ class ColumnExpression:
     def error_mask(self, batch: pa.RecordBatch) -> pa.Array | None:
         """Rows whose value is an error because an input cell is one (None: no such row)."""
         return any_of([c.error_mask(batch) for c in self.children()])
-
-
-def any_of(masks: list[pa.Array | None]) -> pa.Array | None:
-    """The rows set in any of the masks (None: in none)."""
-    present = [m for m in masks if m is not None]
-    if not present:
-        return None
-    result = present[0]
-    for mask in present[1:]:
-        result = pc.or_(result, mask)
-    return result
 
 
 class ColumnReference(ColumnExpression):

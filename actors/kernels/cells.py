@@ -152,13 +152,18 @@ def drop_error_rows(batch: pa.RecordBatch, columns: Sequence[str] | None, messag
     if columns is None:
         columns = [n.removeprefix(error_flag("")) for n in batch.schema.names
                    if is_error_flag(n)]
-    mask = None
-    for column in columns:
-        flags = flag_of(batch, column)
-        if flags is not None:
-            mask = flags if mask is None else pc.or_(mask, flags)
+    mask = any_of([flag_of(batch, column) for column in columns])
     if mask is None or not pc.any(mask).as_py():
         return batch
+    return skip_rows(batch, mask, message, label, errors)
+
+
+def skip_rows(batch: pa.RecordBatch, mask: pa.Array, message: str, label: str,
+              errors: list[RecordError] | None) -> pa.RecordBatch:
+    """Skips the rows set in ``mask`` (error values where Pathway skips rows), logging each.
+
+    With ``errors`` None (``terminate_on_error``) the first such row raises.
+    """
     bad = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
     if errors is None:
         row = record_error(label, batch.slice(int(bad[0]), 1), message)
@@ -167,14 +172,15 @@ def drop_error_rows(batch: pa.RecordBatch, columns: Sequence[str] | None, messag
     return batch.filter(pc.invert(mask))
 
 
-def skip_rows(batch: pa.RecordBatch, mask: pa.Array, message: str, label: str,
-              errors: list[RecordError] | None) -> pa.RecordBatch:
-    """Skips the rows set in ``mask`` (error values where Pathway skips rows), logging each."""
-    bad = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
-    if errors is None:
-        raise ValueError(f"{message} in {label}")
-    errors.extend(record_error(label, batch.slice(int(i), 1), message) for i in bad)
-    return batch.filter(pc.invert(mask))
+def any_of(masks: Sequence[pa.Array | None]) -> pa.Array | None:
+    """The rows set in any of the masks (None: in none)."""
+    present = [m for m in masks if m is not None]
+    if not present:
+        return None
+    result = present[0]
+    for mask in present[1:]:
+        result = pc.or_(result, mask)
+    return result
 
 
 def strip_flags(batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -16,6 +16,7 @@ from raystream.actors.kernels.base import Emitted, Kernel, KernelSpec, KernelSta
 from raystream.actors.kernels.cells import (
     FILTER_MESSAGE,
     KEY_MESSAGE,
+    any_of,
     cell_values,
     skip_rows,
 )
@@ -133,13 +134,9 @@ class RekeyStep:
 
     def run(self, batch: pa.RecordBatch, errors: list[RecordError] | None) -> pa.RecordBatch:
         """Computes the output columns and keys; rows whose key is an error are skipped."""
-        masks = [m for m in (e.error_mask(batch) for e in self.key) if m is not None]
-        if masks:
-            bad = masks[0]
-            for m in masks[1:]:
-                bad = pc.or_(bad, m)
-            if pc.any(bad).as_py():
-                batch = skip_rows(batch, bad, KEY_MESSAGE, self.label, errors)
+        bad = any_of([e.error_mask(batch) for e in self.key])
+        if bad is not None and pc.any(bad).as_py():
+            batch = skip_rows(batch, bad, KEY_MESSAGE, self.label, errors)
         values = [expr.column(batch) for expr in self.key]
         if self.raw_key:
             keys = pc.cast(values[0], pa.uint64())
