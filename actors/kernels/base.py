@@ -25,15 +25,38 @@ its own key groups (from every old instance's tables).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 import pyarrow as pa
+from raystream.connectors.batch import concat_batches
 
 Emitted = list[tuple[int, pa.RecordBatch]]
 """What a kernel returns: ``(time, batch)`` pairs in time order."""
 
 KernelState = dict[str, pa.Table]
 """A kernel's state: named tables, each with a ``_kg`` (key group) column."""
+
+
+class HeldTimes:
+    """A stateful kernel's input, held per commit time until the time is complete."""
+
+    def __init__(self) -> None:
+        self.batches: dict[int, list[pa.RecordBatch]] = {}
+
+    def hold(self, time: int, batch: pa.RecordBatch) -> None:
+        """Keeps a batch of ``time`` (empty ones are dropped)."""
+        if batch.num_rows:
+            self.batches.setdefault(time, []).append(batch)
+
+    def complete(self, frontier: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """Each held time below ``frontier``, in order, as one batch (forgotten once given)."""
+        for time in sorted(t for t in self.batches if t < frontier):
+            yield time, concat_batches(self.batches.pop(time))
+
+    def clear(self) -> None:
+        """Forgets every held batch (a restore)."""
+        self.batches.clear()
 
 
 class Kernel(Protocol):

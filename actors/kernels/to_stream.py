@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from raystream.actors.kernels.base import Emitted, KernelState
-from raystream.connectors.batch import DIFF, KEY, concat_batches
+from raystream.actors.kernels.base import Emitted, HeldTimes, KernelState
+from raystream.connectors.batch import DIFF, KEY
 
 IS_UPSERT = "is_upsert"
 
@@ -32,18 +32,16 @@ class ToStreamKernel:
     """Holds a time's changes, then emits one stream row per changed key."""
 
     def __init__(self) -> None:
-        self.pending: dict[int, list[pa.RecordBatch]] = {}
+        self.held = HeldTimes()
 
     def on_data(self, port: int, time: int, batch: pa.RecordBatch) -> Emitted:
         """Holds rows until their time is complete."""
-        if batch.num_rows:
-            self.pending.setdefault(time, []).append(batch)
+        self.held.hold(time, batch)
         return []
 
     def on_frontier(self, frontier: int) -> Emitted:
         """Emits the stream rows of every held time below ``frontier``, in order."""
-        return [(time, _stream_rows(concat_batches(self.pending.pop(time))))
-                for time in sorted(t for t in self.pending if t < frontier)]
+        return [(time, _stream_rows(rows)) for time, rows in self.held.complete(frontier)]
 
     def snapshot(self) -> KernelState:
         """No state outlives a time."""
@@ -51,7 +49,7 @@ class ToStreamKernel:
 
     def restore(self, state: KernelState) -> None:
         """Nothing to restore."""
-        self.pending.clear()
+        self.held.clear()
 
 
 def _stream_rows(batch: pa.RecordBatch) -> pa.RecordBatch:

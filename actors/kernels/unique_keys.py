@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from raystream.actors.kernels.base import Emitted, KernelState
+from raystream.actors.kernels.base import Emitted, HeldTimes, KernelState
 from raystream.actors.kernels.cells import record_error
 from raystream.actors.routing import KEY_GROUP, key_groups
 from raystream.connectors.base import RecordError
-from raystream.connectors.batch import DIFF, KEY, concat_batches, pointer_repr
+from raystream.connectors.batch import DIFF, KEY, pointer_repr
 
 KEYS = "keys"
 
@@ -46,20 +46,19 @@ class UniqueKeysKernel:
     def __init__(self, spec: UniqueKeysSpec) -> None:
         self.spec = spec
         self.live: dict[int, int] = {}  # id -> rows inserted (more than 1: duplicates)
-        self.pending: dict[int, list[pa.RecordBatch]] = {}
+        self.held = HeldTimes()
         self.errors: list[tuple[int, RecordError]] = []
 
     def on_data(self, port: int, time: int, batch: pa.RecordBatch) -> Emitted:
         """Holds rows until their time is complete."""
-        if batch.num_rows:
-            self.pending.setdefault(time, []).append(batch)
+        self.held.hold(time, batch)
         return []
 
     def on_frontier(self, frontier: int) -> Emitted:
         """Checks and emits every held time below ``frontier``, in order."""
         out = []
-        for time in sorted(t for t in self.pending if t < frontier):
-            batch = self._check(time, concat_batches(self.pending.pop(time)))
+        for time, rows in self.held.complete(frontier):
+            batch = self._check(time, rows)
             if batch.num_rows:
                 out.append((time, batch))
         return out
@@ -81,7 +80,7 @@ class UniqueKeysKernel:
 
     def restore(self, state: KernelState) -> None:
         """Replaces the live ids by a snapshot's."""
-        self.pending.clear()
+        self.held.clear()
         table = state.get(KEYS)
         self.live = {} if table is None else dict(zip(
             table.column(KEY).to_pylist(), table.column("rows").to_pylist(), strict=True))

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from raystream.actors.kernels.base import Emitted, KernelState
+from raystream.actors.kernels.base import Emitted, HeldTimes, KernelState
 from raystream.actors.kernels.columnar import equal_values, interleave, locate
 from raystream.actors.routing import KEY_GROUP, key_groups
-from raystream.connectors.batch import DIFF, KEY, concat_batches
+from raystream.connectors.batch import DIFF, KEY
 
 ROWS = "rows"
 
@@ -38,19 +38,18 @@ class UpsertKernel:
         self.user_schema = pa.schema([schema.field(n) for n in self.columns])
         self.keys = np.empty(0, np.uint64)
         self.rows = self.user_schema.empty_table()
-        self.pending: dict[int, list[pa.RecordBatch]] = {}
+        self.held = HeldTimes()
 
     def on_data(self, port: int, time: int, batch: pa.RecordBatch) -> Emitted:
         """Holds rows until their time is complete."""
-        if batch.num_rows:
-            self.pending.setdefault(time, []).append(batch)
+        self.held.hold(time, batch)
         return []
 
     def on_frontier(self, frontier: int) -> Emitted:
         """Applies every held time below ``frontier`` in order."""
         out = []
-        for time in sorted(t for t in self.pending if t < frontier):
-            batch = self._apply(concat_batches(self.pending.pop(time)))
+        for time, rows in self.held.complete(frontier):
+            batch = self._apply(rows)
             if batch.num_rows:
                 out.append((time, batch))
         return out
@@ -68,7 +67,7 @@ class UpsertKernel:
         Raises:
             ValueError: The table lacks a column, or holds a key twice.
         """
-        self.pending.clear()
+        self.held.clear()
         table = state.get(ROWS)
         if table is None:
             self.keys, self.rows = np.empty(0, np.uint64), self.user_schema.empty_table()
