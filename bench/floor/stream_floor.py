@@ -54,11 +54,17 @@ def parse(data: bytes, schema: pa.Schema) -> pa.Table:
 # -- sources ---------------------------------------------------------------------------
 
 
-def files_source(directory: str, schema: pa.Schema) -> Iterator[pa.Table | None]:
-    """Each new file of ``directory`` (name order), read whole; None when idle."""
+def files_source(directory: str, schema: pa.Schema,
+                 static: bool = False) -> Iterator[pa.Table | None]:
+    """Each new file of ``directory`` (name order), read whole; None when idle.
+
+    With ``static``, the files present at the start are read and the source ends.
+    """
     seen: set[str] = set()
     while True:
         new = sorted(n for n in os.listdir(directory) if n not in seen and not n.startswith("."))
+        if not new and static:
+            return
         if not new:
             time.sleep(0.01)
             yield None
@@ -235,14 +241,18 @@ def main() -> None:
     parser.add_argument("--commit-ms", type=int, default=0,
                         help="ignored: every batch is a commit")
     parser.add_argument("--latency", action="store_true")
+    parser.add_argument("--static", action="store_true",
+                        help="files only: read the input once, then exit")
+    parser.add_argument("--sink", choices=["native", "files"], default="native",
+                        help="native: a Kafka source writes to a topic; files: JSON lines")
     args = parser.parse_args()
 
     schema = input_schema(args.latency)
-    source = {"files": lambda: files_source(args.input, schema),
+    source = {"files": lambda: files_source(args.input, schema, args.static),
               "kafka": lambda: kafka_source(args.bootstrap, args.input, schema),
               "kinesis": lambda: kinesis_source(args.input, schema)}[args.source]()
-    sink = KafkaSink(args.bootstrap, args.output) if args.source == "kafka" \
-        else FileSink(args.output)
+    sink = KafkaSink(args.bootstrap, args.output) \
+        if args.source == "kafka" and args.sink == "native" else FileSink(args.output)
     work = FilterSelect() if args.workload == "filter_select" \
         else Reduce(args.workload != "global_sum", args.latency,
                     pre_filter=args.workload == "filter_groupby")

@@ -5,7 +5,8 @@ and on raystream (``--engine raystream``): only ``import pathway as pw`` versus
 ``import raystream as pw`` differs, plus raystream-only tuning options that
 are passed only when given (``--read-opt``, ``--run-opt``, ``--readers``).
 
-Sources (always streaming: the engine runs until it is stopped with SIGTERM):
+Sources (streaming: the engine runs until it is stopped with SIGTERM; with
+``--static``, files are read once and ``pw.run()`` returns when they are done):
     files: ``pw.io.jsonlines.read(<directory>)``; output ``pw.io.jsonlines.write``.
     kafka: ``pw.io.kafka.read(<topic>, format="json")``; output ``pw.io.kafka.write``
         (JSON) to another topic.
@@ -83,7 +84,8 @@ def read(pw: Any, args: argparse.Namespace) -> Any:
     if args.readers:
         common["parallel_readers"] = args.readers
     if args.source == "files":
-        return pw.io.jsonlines.read(args.input, mode="streaming", **common)
+        mode = "static" if args.static else "streaming"
+        return pw.io.jsonlines.read(args.input, mode=mode, **common)
     if args.source == "kafka":
         settings = {"bootstrap.servers": args.bootstrap, **KAFKA_COMPAT,
                     "group.id": f"bench-{args.input}", "auto.offset.reset": "earliest",
@@ -114,7 +116,7 @@ def transform(pw: Any, t: Any, workload: str, latency: bool) -> Any:
 
 def write(pw: Any, table: Any, args: argparse.Namespace) -> None:
     """Writes the result as a JSON changelog to ``args.output``."""
-    if args.source == "kafka":
+    if args.source == "kafka" and args.sink == "native":
         settings = {"bootstrap.servers": args.bootstrap, **KAFKA_COMPAT}
         pw.io.kafka.write(table, settings, args.output, format="json")
     else:
@@ -134,6 +136,10 @@ def main() -> None:
     parser.add_argument("--bootstrap", default="")
     parser.add_argument("--state-dir", default=None)
     parser.add_argument("--latency", action="store_true")
+    parser.add_argument("--static", action="store_true",
+                        help="files only: read the input once, then pw.run() returns")
+    parser.add_argument("--sink", choices=["native", "files"], default="native",
+                        help="native: a Kafka source writes to a topic; files: JSON lines")
     parser.add_argument("--commit-ms", type=int, default=1500)
     parser.add_argument("--readers", type=int, default=0)
     parser.add_argument("--read-opt", action="append", default=[], metavar="K=V")
