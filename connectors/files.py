@@ -44,7 +44,7 @@ from raystream.connectors.base import (
 )
 from raystream.connectors.parse import bulk_parse, parse_payloads
 
-_READ_BYTES = 4 << 20
+_MIN_READ_BYTES = 64 << 10
 
 
 def list_files(path: str) -> list[str]:
@@ -101,6 +101,7 @@ class _FileState:
     offset: int = 0
     lines: int = 0
     buffer: bytes = b""
+    line_bytes: float = 100.0  # average line length so far: sizes the next read
     header: list[str] | None = None
     done: bool = False
     id: int = field(init=False)
@@ -112,6 +113,32 @@ class _FileState:
         """This file's part of the reader position (bytes in the buffer are not consumed)."""
         return {"path": self.path, "offset": self.offset - len(self.buffer),
                 "lines": self.lines, "header": self.header, "done": self.done}
+
+
+def _after_line(data: bytes, count: int, total: int, line_bytes: float) -> int:
+    """The offset just past the ``count``-th newline of ``data``, which holds ``total``.
+
+    Starts from the guess ``count * line_bytes`` and walks to the exact line with
+    ``bytes.count``/``find``/``rfind``; far off, it lists the newlines with numpy.
+    """
+    if count == 0:
+        return 0
+    if count == total:
+        return data.rfind(b"\n") + 1
+    guess = min(int(count * line_bytes), len(data))
+    seen = data.count(b"\n", 0, guess)
+    if abs(seen - count) > 4096:
+        return int(np.flatnonzero(np.frombuffer(data, np.uint8) == 10)[count - 1]) + 1
+    at = guess
+    while seen < count:  # forward to the count-th newline
+        at = data.index(b"\n", at) + 1
+        seen += 1
+    while seen > count:  # back: drop newlines past the count-th
+        at = data.rindex(b"\n", 0, at)
+        seen -= 1
+    if seen == count and (at == 0 or data[at - 1] != 10):
+        at = data.rindex(b"\n", 0, at) + 1 if count else 0
+    return at
 
 
 def _restore(position: Position, spec: FileSourceSpec) -> list[_FileState]:
@@ -201,27 +228,29 @@ class FileReader:
         """Takes up to ``max_records`` complete lines: ``(bytes, line count, at end)``.
 
         The returned bytes end with a newline; the file's trailing line without
-        one is taken only at the end of a static read.
+        one is taken only at the end of a static read. Reads are sized from the
+        lines seen so far, so the buffer rarely holds much more than one batch,
+        and newlines are only counted (``bytes.count``), never listed.
         """
         at_eof = False
-        while state.buffer.count(b"\n") < max_records:
+        buffered = state.buffer.count(b"\n")
+        while buffered < max_records:
+            size = max(int((max_records - buffered) * state.line_bytes * 1.05), _MIN_READ_BYTES)
             with open(state.path, "rb") as handle:
                 handle.seek(state.offset)
-                chunk = handle.read(_READ_BYTES)
+                chunk = handle.read(size)
             state.offset += len(chunk)
-            state.buffer += chunk
-            if len(chunk) < _READ_BYTES:
+            buffered += chunk.count(b"\n")
+            state.buffer = state.buffer + chunk if state.buffer else chunk
+            if len(chunk) < size:
                 at_eof = True
                 break
-        newlines = np.flatnonzero(np.frombuffer(state.buffer, np.uint8) == 10)
-        if len(newlines) >= max_records:
-            end = int(newlines[max_records - 1]) + 1
-            taken, state.buffer = state.buffer[:end], state.buffer[end:]
-            return taken, max_records, False
-        taken, state.buffer = state.buffer[: int(newlines[-1]) + 1] if len(newlines) else b"", \
-            state.buffer[int(newlines[-1]) + 1:] if len(newlines) else state.buffer
-        count = len(newlines)
-        if at_eof and state.buffer and self.spec.mode == "static":
+        count = min(buffered, max_records)
+        end = _after_line(state.buffer, count, buffered, state.line_bytes)
+        taken, state.buffer = state.buffer[:end], state.buffer[end:]
+        if count:
+            state.line_bytes = end / count
+        if at_eof and state.buffer and self.spec.mode == "static" and count < max_records:
             taken, state.buffer, count = taken + state.buffer + b"\n", b"", count + 1
         return taken, count, at_eof and not state.buffer
 

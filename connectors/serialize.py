@@ -29,13 +29,10 @@ def json_lines(batch: pa.RecordBatch, json_columns: Sequence[str] = ()) -> pa.Ar
     """
     if batch.num_rows == 0:
         return pa.array([], pa.string())
-    parts: list[pa.Array | str] = []
+    parts: list[pa.Array | str] = []  # one join of names and values: no array per column
     for i, name in enumerate(batch.schema.names):
-        prefix = ("{" if i == 0 else ",") + json.dumps(name) + ":"
-        encoded = encode_json_values(batch.column(i), name in json_columns)
-        parts.append(pc.binary_join_element_wise(prefix, encoded, ""))
-    if len(parts) == 1:
-        return pc.binary_join_element_wise(parts[0], "}", "")
+        parts.append(("{" if i == 0 else ",") + json.dumps(name) + ":")
+        parts.append(encode_json_values(batch.column(i), name in json_columns))
     return pc.binary_join_element_wise(*parts, "}", "")
 
 
