@@ -22,7 +22,8 @@ Every engine runs the same script (``bench/pipelines/stream_pipeline.py``,
 (``bench/floor/stream_floor.py``: one plain Python process, pyarrow and
 confluent-kafka) too. Engines alternate within each run, and every output is
 folded and checked against the expected result. Peak memory is the summed
-PSS of the engine's process tree, sampled every 2 s.
+PSS of the engine's process tree, sampled every second ("-": the engine ended
+before the first sample).
 
 Usage (``bash scripts/install.sh`` and ``bash bench/setup_pathway.sh`` first):
     python bench/end_to_end.py                        # 10M rows, 5M messages, 2 runs
@@ -63,7 +64,7 @@ from workloads import (  # noqa: E402
 CASES = ("files_groupby", "files_filter_select", "kafka_groupby")
 ENGINES = ("raystream", "pathway", "floor")
 KAFKA_PARTITIONS = 4
-MEMORY_INTERVAL_S = 2.0
+MEMORY_INTERVAL_S = 1.0  # a process that ends before the first sample shows "-"
 SCHEMA = pa.schema([("key", pa.int64()), ("value", pa.int64())])
 
 
@@ -200,7 +201,8 @@ def print_table(summary: dict[str, dict], sizes: dict[str, int]) -> None:
     print("|---|---:|---:|---:|---:|---:|---|")
     for case, medians in summary.items():
         secs = {e: medians[e]["seconds"] if e in medians else None for e in ENGINES}
-        mems = "/".join(f"{medians[e]['peak_mb']:.0f}" if e in medians else "-" for e in ENGINES)
+        mems = "/".join(f"{medians[e]['peak_mb']:.0f}" if medians.get(e, {}).get("peak_mb")
+                        else "-" for e in ENGINES)
         ray = secs["raystream"]
 
         def ratio(other: float | None, ray: float | None = ray) -> str:

@@ -1,16 +1,23 @@
-"""Draws bench/results/bench.json as one PNG (four panels).
+"""Draws benchmark results as one PNG: throughput, latency, memory, scaling, end to end.
+
+Takes one or more ``bench/run_bench.py`` result files (their summaries are
+merged, so throughput, latency and memory may come from separate runs; the
+title shows the first file's settings) and, with ``--e2e``, a
+``bench/end_to_end.py`` result file for a fifth panel.
 
 Needs matplotlib, which ``bench/run_all.sh`` installs into the benchmark venv
 (``bench/.venv-pathway``) only; raystream itself does not depend on it.
 
 Usage:
     bench/.venv-pathway/bin/python bench/plot.py bench/results/bench.json bench/results/bench.png
+    bench/.venv-pathway/bin/python bench/plot.py a.json b.json out.png \
+        --e2e bench/results/end_to_end.json
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +53,8 @@ def _bars(ax: Any, summaries: list[dict], kind: str, value: str, title: str,
             if s is not None and s.get(value) is not None:
                 xs.append(j + (i - 1) * width)
                 ys.append(s[value])
-        ax.bar(xs, ys, width, label=engine, color=COLORS[engine])
+        if xs:  # an engine without figures gets no legend entry
+            ax.bar(xs, ys, width, label=engine, color=COLORS[engine])
     labels = [_label({"source": g[0], "workload": g[1], "rows": g[2]}, size) for g in groups]
     ax.set_xticks(range(len(groups)), labels, fontsize=7)
     ax.set_title(title, fontsize=10)
@@ -89,11 +97,31 @@ def _scaling(ax: Any, summaries: list[dict]) -> None:
         ax.text(0.02, 0.02, text, transform=ax.transAxes, fontsize=7)
 
 
-def main(source: Path, target: Path) -> None:
+def _end_to_end(ax: Any, e2e: dict[str, Any]) -> None:
+    """Seconds from launch to exit (files) or to the last output (Kafka), per engine."""
+    cases = list(e2e["summary"])
+    width = 0.27
+    for i, engine in enumerate(ENGINES):
+        xs = [j + (i - 1) * width for j, c in enumerate(cases) if engine in e2e["summary"][c]]
+        ys = [e2e["summary"][c][engine]["seconds"] for c in cases if engine in e2e["summary"][c]]
+        ax.bar(xs, ys, width, label=engine, color=COLORS[engine])
+    sizes = {"files": e2e["rows"], "kafka": e2e["messages"]}
+    labels = [f"{c.replace('_', chr(10), 1)}\n{sizes[c.split('_')[0]] // 1_000_000}M"
+              for c in cases]
+    ax.set_xticks(range(len(cases)), labels, fontsize=7)
+    ax.set_title("End to end: script launch to exit / last output (lower is better)",
+                 fontsize=10)
+    ax.set_ylabel("s")
+    ax.legend(fontsize=7)
+
+
+def main(sources: list[Path], target: Path, e2e: Path | None = None) -> None:
     """Reads the results and writes the PNG."""
-    data = json.loads(source.read_text())
-    summaries, meta = data["summary"], data["meta"]
-    fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+    loaded = [json.loads(source.read_text()) for source in sources]
+    summaries = [s for data in loaded for s in data["summary"]]
+    meta = loaded[0]["meta"]
+    rows = 3 if e2e is not None else 2
+    fig, axes = plt.subplots(rows, 2, figsize=(14, 4.5 * rows))
     _bars(axes[0][0], summaries, "throughput", "rows_per_s",
           "Throughput (bulk input, first input to last output; log scale)", "rows/s")
     axes[0][0].set_yscale("log")
@@ -101,6 +129,9 @@ def main(source: Path, target: Path) -> None:
     _bars(axes[1][0], summaries, "throughput", "peak_pipeline_mb",
           "Peak memory, PSS of the engine's processes (raystream: driver + actors)", "MB")
     _scaling(axes[1][1], summaries)
+    if e2e is not None:
+        _end_to_end(axes[2][0], json.loads(e2e.read_text()))
+        axes[2][1].axis("off")
     load = meta.get("loadavg_start", [0])[0]
     fig.suptitle(f"raystream vs Pathway {meta.get('pathway')} vs floor; {meta['cpus']} CPUs; "
                  f"medians of {meta['runs']} runs; load at start {load:.2f}", fontsize=11)
@@ -110,4 +141,8 @@ def main(source: Path, target: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", type=Path, help="result files, then the PNG")
+    parser.add_argument("--e2e", type=Path, default=None)
+    args = parser.parse_args()
+    main(args.paths[:-1], args.paths[-1], args.e2e)

@@ -10,7 +10,9 @@
 #    their state in bench/results/services (stopped again on exit);
 # 3. runs bench/run_bench.py (arguments are passed on), which prints the tables
 #    and writes bench/results/bench.json;
-# 4. draws bench/results/bench.png.
+# 4. runs bench/end_to_end.py (script launch to exit, as a user runs it; it starts
+#    its own Kafka broker), which writes bench/results/end_to_end.json;
+# 5. draws bench/results/bench.png.
 #
 # Needs `bash scripts/install.sh` first (raystream, the test services).
 # Timings need a quiet machine: the suite starts once the 1-minute load average
@@ -34,5 +36,12 @@ python -m tests.services --state-dir "${STATE}" start kinesalite >/dev/null
 
 python bench/run_bench.py --services "${STATE}" --max-load 1.5 --quiet-start 60 \
   --run-max-load 3.0 "$@"
-"${VENV_PY}" bench/plot.py bench/results/bench.json bench/results/bench.png
+# End to end (script launch to exit): 10M lines, 5M messages; small inputs for the quick suite.
+E2E_SIZES=()
+if [[ " $* " == *" quick "* || " $* " == *"--suite=quick"* ]]; then
+  E2E_SIZES=(--rows 1000000 --messages 500000 --runs 1)
+fi
+python bench/end_to_end.py "${E2E_SIZES[@]}" --out bench/results/end_to_end.json
+"${VENV_PY}" bench/plot.py bench/results/bench.json bench/results/bench.png \
+  --e2e bench/results/end_to_end.json
 echo "reproduce: bash bench/run_all.sh $*"

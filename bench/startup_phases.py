@@ -5,7 +5,9 @@ Runs, in alternation, two child processes and times them from the outside
 
 * ``rayinit``: ``import ray; ray.init(); ray.shutdown()`` (Ray's own floor);
 * ``pipeline``: a 10-row JSON-lines file, ``groupby(key).reduce(sum)``,
-  ``pw.io.jsonlines.write`` (``--filter`` adds the README example's filter).
+  ``pw.io.jsonlines.write`` (``--filter`` adds the README example's filter;
+  ``--input FILE`` reads that file instead, e.g. the 10M lines of
+  ``bench/end_to_end.py``, to see where an end-to-end run's time goes).
 
 Driver phases come from wrapping raystream's functions in the child (import,
 graph, ``ray.init``, planning, ``Pipeline.start`` parts, ``wait``,
@@ -21,6 +23,7 @@ workers are summarised from their logs.
 
 Usage:
     python bench/startup_phases.py --runs 3 [--probe] [--importtime] [--json out.json]
+    python bench/startup_phases.py --runs 2 --input bench/results/data/rows_10000000_seed0.jsonl
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ def child_rayinit(out: Path) -> None:
 
 # -- child: the pipeline -----------------------------------------------------------------
 
-def child_pipeline(out: Path, work: Path, with_filter: bool, probe: bool) -> None:
+def child_pipeline(out: Path, work: Path, with_filter: bool, probe: bool,
+                   source: Path | None = None) -> None:
     """The 10-row groupby pipeline with every driver phase marked."""
     atexit.register(lambda: _dump(out))  # registered first: runs after Ray's own atexit
     import raystream as pw
@@ -101,8 +105,9 @@ def child_pipeline(out: Path, work: Path, with_filter: bool, probe: bool) -> Non
     _wrap(runtime.Pipeline, "wait", "wait")
     _wrap(runtime.Pipeline, "shutdown", "pipeline_shutdown")
 
-    src = work / "input.jsonl"
-    src.write_text("".join(json.dumps({"key": i % 3, "value": i}) + "\n" for i in range(10)))
+    src = source or work / "input.jsonl"
+    if source is None:
+        src.write_text("".join(json.dumps({"key": i % 3, "value": i}) + "\n" for i in range(10)))
 
     class InputSchema(pw.Schema):
         key: int
@@ -196,6 +201,8 @@ def run_child(mode: str, args: argparse.Namespace, env: dict[str, str]) -> dict[
         argv.append("--filter")
     if args.probe:
         argv.append("--probe")
+    if args.input:
+        argv += ["--input", str(args.input.resolve())]
     found: dict[str, float] = {}
     stop = threading.Event()
     watcher = threading.Thread(target=_watch_first_output,
@@ -319,6 +326,8 @@ def main() -> None:
     parser.add_argument("--filter", action="store_true")
     parser.add_argument("--probe", action="store_true")
     parser.add_argument("--importtime", action="store_true")
+    parser.add_argument("--input", type=Path, default=None,
+                        help="the pipeline reads this JSON-lines file (key, value)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--max-load", type=float, default=99.0,
@@ -328,7 +337,7 @@ def main() -> None:
         child_rayinit(args.out)
         return
     if args.child == "pipeline":
-        child_pipeline(args.out, args.work, args.filter, args.probe)
+        child_pipeline(args.out, args.work, args.filter, args.probe, args.input)
         return
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
     if args.importtime:
