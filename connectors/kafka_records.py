@@ -54,16 +54,21 @@ class Messages:
         Raises:
             confluent_kafka.KafkaException: On a fatal client error.
         """
-        good = [m for m in messages if m.error() is None]
-        if len(good) != len(messages):
-            for message in messages:
-                if message.error() is not None:
-                    _client_error(message.error(), source)
+        if not messages:
+            return cls(np.empty(0, np.int64), np.empty(0, np.int64), [], [], [])
+        kind = type(messages[0])  # the unbound C methods: ~50 ns a message less than m.f()
+        errors = list(map(kind.error, messages))
+        good = messages
+        if errors.count(None) != len(errors):
+            good = [m for m, e in zip(messages, errors, strict=True) if e is None]
+            for error in errors:
+                if error is not None:
+                    _client_error(error, source)
         n = len(good)
-        keys = [m.key() for m in good] if with_keys else [None] * n
-        return cls(np.array([m.partition() for m in good], np.int64),
-                   np.array([m.offset() for m in good], np.int64),
-                   [m.value() for m in good], keys, good)
+        keys = list(map(kind.key, good)) if with_keys else [None] * n
+        return cls(np.fromiter(map(kind.partition, good), np.int64, n),
+                   np.fromiter(map(kind.offset, good), np.int64, n),
+                   list(map(kind.value, good)), keys, good)
 
     def __len__(self) -> int:
         return len(self.raw)
