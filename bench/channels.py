@@ -141,6 +141,19 @@ class FilesChannel:
         self.tail.close()
 
 
+def produce_round_robin(producer: Any, topic: str, messages: list[bytes], partitions: int,
+                        first: int = 0) -> None:
+    """Queues message ``first + i`` on partition ``(first + i) % partitions``, waiting when full."""
+    produce = producer.produce
+    for i, value in enumerate(messages, start=first):
+        while True:
+            try:
+                produce(topic, value, partition=i % partitions)
+                break
+            except BufferError:
+                producer.poll(0.01)
+
+
 class KafkaChannel:
     """Input: a topic with ``partitions`` partitions; output: a one-partition topic.
 
@@ -181,14 +194,7 @@ class KafkaChannel:
         self.prepared = payloads(table)
 
     def _produce(self, messages: list[bytes]) -> None:
-        produce, topic, parts = self.producer.produce, self.topic_in, self.partitions
-        for i, value in enumerate(messages, start=self.sent):
-            while True:
-                try:
-                    produce(topic, value, partition=i % parts)
-                    break
-                except BufferError:
-                    self.producer.poll(0.01)
+        produce_round_robin(self.producer, self.topic_in, messages, self.partitions, self.sent)
         self.sent += len(messages)
         if self.producer.flush(120) != 0:
             raise RuntimeError("the injector's producer did not flush")

@@ -48,7 +48,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # tests.services
 
 from cases import FLOOR, PATHWAY_PY, PIPELINE  # noqa: E402
-from channels import FileTail  # noqa: E402
+from channels import FileTail, produce_round_robin  # noqa: E402
 from engine_proc import MB, EngineProcess  # noqa: E402
 from gen_data import generate  # noqa: E402
 from workloads import (  # noqa: E402
@@ -164,13 +164,8 @@ def produce(broker: object, topic: str, rows: pa.Table) -> float:
                 "queue.buffering.max.kbytes": 1 << 21}
     producer, started = Producer(settings), time.time()
     for start in range(0, rows.num_rows, 500_000):
-        for i, value in enumerate(payloads(rows.slice(start, 500_000)), start=start):
-            while True:
-                try:
-                    producer.produce(topic, value, partition=i % KAFKA_PARTITIONS)
-                    break
-                except BufferError:
-                    producer.poll(0.01)
+        produce_round_robin(producer, topic, payloads(rows.slice(start, 500_000)),
+                            KAFKA_PARTITIONS, start)
     if producer.flush(300) != 0:
         raise RuntimeError("the input did not flush")
     return time.time() - started

@@ -242,6 +242,8 @@ class FileReader:
             state.offset += len(chunk)
             buffered += chunk.count(b"\n")
             state.buffer = state.buffer + chunk if state.buffer else chunk
+            if buffered:  # longer lines than guessed: the next read asks for enough
+                state.line_bytes = max(state.line_bytes, len(state.buffer) / buffered)
             if len(chunk) < size:
                 at_eof = True
                 break
