@@ -46,6 +46,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports on 127.0.0.1 that are free right now.
+
+    All are held at once while they are picked: one :func:`free_port` after
+    another may return the same port twice (the first one is released at once),
+    which made a Ray node refuse to start ("trying to use a port number ...
+    that is used by other components").
+    """
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     """Returns True if something accepts TCP connections on ``host:port``."""
     try:

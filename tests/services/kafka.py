@@ -21,7 +21,7 @@ from tests.services._proc import (
     NODE_MODULES,
     ServiceNotInstalled,
     ServiceStartError,
-    free_port,
+    free_ports,
     port_open,
     require_file,
     spawn,
@@ -106,7 +106,7 @@ class KafkaBroker:
                 raise ServiceNotInstalled(
                     "Java not found: install Java 17 (openjdk-17-jre-headless)"
                 )
-            self.zk_port, self.port = free_port(), free_port()
+            self.zk_port, self.port = free_ports(2)
             self._write_configs()
             self._start_zookeeper()
             self._start_kafka()

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from raystream.actors.ray_session import descendants
 
-from tests.services._proc import free_port, port_open, spawn, stop_group, tail, wait_until
+from tests.services._proc import free_ports, port_open, spawn, stop_group, tail, wait_until
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -101,34 +101,35 @@ class LocalRayCluster:
             raise
         return self
 
-    def _common_args(self) -> list[str]:
+    def _common_args(self, ports: list[int]) -> list[str]:
+        """The arguments of every node; ``ports``: five distinct free ports."""
+        node, objects, agent, agent_grpc, runtime_env = ports
         return [
             "--block", "--disable-usage-stats", "--node-ip-address", "127.0.0.1",
             f"--num-cpus={self.cpus_per_node}", "--object-store-memory", str(200 * 2**20),
-            f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
-            f"--dashboard-agent-listen-port={free_port()}",
-            f"--dashboard-agent-grpc-port={free_port()}",
-            f"--runtime-env-agent-port={free_port()}",
+            f"--node-manager-port={node}", f"--object-manager-port={objects}",
+            f"--dashboard-agent-listen-port={agent}",
+            f"--dashboard-agent-grpc-port={agent_grpc}",
+            f"--runtime-env-agent-port={runtime_env}",
         ]
 
     def _start_head(self) -> None:
-        self.gcs_port, self.dashboard_port = free_port(), free_port()
-        metrics_port = free_port()
+        self.gcs_port, self.dashboard_port, client_port, metrics_port, *ports = free_ports(9)
         args = [RAY, "start", "--head", f"--port={self.gcs_port}",
                 f"--temp-dir={self.root / 'ray'}", "--include-dashboard=true",
                 "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
-                f"--ray-client-server-port={free_port()}", f"--metrics-export-port={metrics_port}",
-                "--resources", json.dumps({"head_node": 1}), *self._common_args()]
+                f"--ray-client-server-port={client_port}", f"--metrics-export-port={metrics_port}",
+                "--resources", json.dumps({"head_node": 1}), *self._common_args(ports)]
         self._spawn("head", args, metrics_port, {"head_node": 1})
         wait_until(self._dashboard_up, self.timeout, "ray head node",
                    alive=self._all_running, interval=0.5)
 
     def _start_worker(self, index: int) -> None:
-        metrics_port = free_port()
+        metrics_port, *ports = free_ports(6)
         resources = {"worker_node": 1, f"worker_node_{index}": 1}
         args = [RAY, "start", f"--address={self.gcs_address}",
                 f"--metrics-export-port={metrics_port}", "--resources", json.dumps(resources),
-                *self._common_args()]
+                *self._common_args(ports)]
         self._spawn(f"worker{index}", args, metrics_port, resources)
 
     def _spawn(self, name: str, args: list[str], metrics_port: int,
