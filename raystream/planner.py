@@ -424,7 +424,8 @@ def _reduce_spec(node: ReduceNode) -> ReduceSpec:
     """What the reduce kernel needs from a ReduceNode (no logical graph inside)."""
     input_columns = node.inputs[0].columns
     types = tuple(input_columns[c].dtype.arrow for c in node.group_columns)
-    return ReduceSpec(tuple(node.group_columns), tuple(node.aggs), types)
+    return ReduceSpec(tuple(node.group_columns), tuple(node.aggs), types,
+                      append_only=is_append_only(node.inputs[0]))
 
 
 def _dataflow_schema(node: Node) -> pa.Schema:

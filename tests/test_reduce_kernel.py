@@ -285,3 +285,40 @@ def test_strict_float_sum_stays_exact_through_retractions(commits) -> None:
                     result = value
         if live:
             assert result == math.fsum(live.values())
+
+
+def nullable_batch(rows: list[tuple[int, int, int, int | None]]) -> pa.RecordBatch:
+    keys, diffs, groups, values = zip(*rows, strict=True) if rows else ((), (), (), ())
+    return pa.record_batch({KEY: pa.array(keys, pa.uint64()), DIFF: pa.array(diffs, pa.int64()),
+                            "g": pa.array(groups, pa.int64()), "v": pa.array(values, pa.int64())})
+
+
+inserts = st.lists(st.tuples(st.integers(0, 3), st.none() | st.integers(-5, 5)), max_size=60)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(inserts, min_size=1, max_size=5), st.booleans())
+def test_append_only_min_max_keep_one_entry_a_group_and_the_same_changelog(commits,
+                                                                           combine) -> None:
+    """With no retraction possible, min/max drop every value but the extreme: same output."""
+    aggs = [AggSpec("mn", "min", "v", pa.int64()), AggSpec("mx", "max", "v", pa.int64()),
+            AggSpec("c", "count", None, pa.int64())]
+    full = ReduceKernel(["g"], aggs, [pa.int64()], partial_input=combine)
+    pruned = ReduceKernel(["g"], aggs, [pa.int64()], partial_input=combine, append_only=True)
+    layout = PartialLayout(("g",), tuple(aggs))
+    full_out, pruned_out, key = [], [], 1
+    for time, commit in enumerate(commits, start=1):
+        rows = []
+        for group, value in commit:
+            rows.append((key, 1, group, value))
+            key += 1
+        data = nullable_batch(rows)
+        for kernel in (full, pruned):
+            kernel.on_data(0, time, layout.partial(data) if combine else data)
+        full_out += full.on_frontier(time + 1)
+        pruned_out += pruned.on_frontier(time + 1)
+        for state in pruned.multisets.values():
+            if state.table is not None and state.table.num_rows:
+                groups = state.table.column("_g").to_pylist()
+                assert len(groups) == len(set(groups)), "one entry a group"
+    assert rows_of(pruned_out) == rows_of(full_out)

@@ -39,6 +39,7 @@ from raystream.actors.kernels.partial import (
     sum_name,
 )
 from raystream.actors.kernels.reduce_entries import (
+    EXTREMES,
     D,
     G,
     K,
@@ -91,7 +92,7 @@ class ReduceKernel:
 
     def __init__(self, group_columns: list[str], aggs: list[AggSpec],
                  group_types: list[pa.DataType], partial_input: bool = False,
-                 flagged: tuple[str, ...] = ()) -> None:
+                 flagged: tuple[str, ...] = (), append_only: bool = False) -> None:
         self.group_columns = list(group_columns)
         self.aggs = list(aggs)
         self.group_types = list(group_types)
@@ -99,7 +100,8 @@ class ReduceKernel:
         self.flagged = tuple(flagged)
         self.layout = PartialLayout(tuple(group_columns), tuple(aggs), self.flagged)
         self.groups = GroupIndex()
-        self.multisets = {i: MultisetState() for i, a in enumerate(aggs) if a.kind in MULTISET}
+        self.multisets = {i: MultisetState(a.kind if append_only and a.kind in EXTREMES else None)
+                          for i, a in enumerate(aggs) if a.kind in MULTISET}
         self.keyed = {i: KeyedState() for i, a in enumerate(aggs) if a.kind in KEYED}
         self.pending: dict[int, _Held] = {}
         if partial_input and self.keyed:
@@ -287,6 +289,8 @@ class ReduceSpec:
         partial_input: The combiner runs upstream: input batches are partial rows.
         flagged: Input columns that can hold error values: a reducer leaves
             their error values out (``count`` still counts the row).
+        append_only: No retraction can reach the reduce, so ``min`` and ``max``
+            keep only each group's extreme value instead of its whole multiset.
     """
 
     group_columns: tuple[str, ...]
@@ -294,8 +298,9 @@ class ReduceSpec:
     group_types: tuple[pa.DataType, ...]
     partial_input: bool = False
     flagged: tuple[str, ...] = ()
+    append_only: bool = False
 
     def build(self, instance: int) -> ReduceKernel:
         """Builds the reduce kernel (every instance starts empty)."""
         return ReduceKernel(list(self.group_columns), list(self.aggs), list(self.group_types),
-                            self.partial_input, self.flagged)
+                            self.partial_input, self.flagged, self.append_only)

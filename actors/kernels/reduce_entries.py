@@ -76,8 +76,21 @@ class _Entries:
         self.table = both.take(pa.array(order)).combine_chunks()
 
 
+EXTREMES = frozenset({"min", "max"})
+
+
 class MultisetState(_Entries):
-    """Value -> multiplicity per group for one multiset reducer."""
+    """Value -> multiplicity per group for one multiset reducer.
+
+    Args:
+        extreme: ``min`` or ``max`` when no retraction can come (an append-only
+            input): only each group's smallest or largest value is kept, so the
+            state holds one entry a group, not every distinct value seen.
+    """
+
+    def __init__(self, extreme: str | None = None) -> None:
+        super().__init__()
+        self.extreme = extreme
 
     def apply(self, groups: np.ndarray, dead: np.ndarray,
               delta: pa.Table) -> tuple[pa.Table, pa.Table]:
@@ -88,10 +101,39 @@ class MultisetState(_Entries):
         """
         old, rest = self.split(groups, delta)
         new = _net(pa.concat_tables([old, delta], promote_options="permissive"))
+        if self.extreme is not None:
+            new = _extreme_only(new, self.extreme)
         self.merge(rest, new, dead)
         if len(dead):
             new = new.filter(pa.array(~np.isin(_np(new.column(G)), dead)))
         return old, new
+
+
+def _extreme_only(net: pa.Table, extreme: str) -> pa.Table:
+    """Per group of a :func:`_net` table, its first valid value (``min``) or last (``max``).
+
+    Null values sort first and are never a group's min or max (nor its only
+    entry: a group of nulls keeps its null entries, as the full multiset would).
+    """
+    if net.num_rows == 0:
+        return net
+    valid = net.column(V).is_valid()
+    if not pc.all(valid).as_py():
+        kept = net.filter(valid)
+        groups_with_values = np.unique(_np(kept.column(G)))
+        nulls_only = net.filter(pc.and_(pc.invert(valid), pa.array(
+            ~np.isin(_np(net.column(G)), groups_with_values))))
+        net = kept
+    else:
+        nulls_only = None
+    if net.num_rows:
+        starts = segment_starts(_np(net.column(G)))
+        rows = starts if extreme == "min" else segment_ends(starts, net.num_rows)
+        net = net.take(pa.array(rows))
+    if nulls_only is not None and nulls_only.num_rows:
+        net = pa.concat_tables([nulls_only, net])
+        net = net.take(pc.sort_indices(net, sort_keys=[(G, "ascending")])).combine_chunks()
+    return net
 
 
 def _net(table: pa.Table) -> pa.Table:
