@@ -123,6 +123,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--only", default="",
                         help="comma-separated substrings; keep the cases whose key has all")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rate", type=int, default=None,
+                        help="rows/s of the files and Kafka latency runs (default: the suite's)")
+    parser.add_argument("--kinesis-rate", type=int, default=None,
+                        help="rows/s of the Kinesis latency run (default: the suite's)")
     parser.add_argument("--commit-ms", type=int, default=200)
     parser.add_argument("--max-load", type=float, default=1.5,
                         help="before starting, wait until the 1-minute load average stays "
@@ -142,6 +146,10 @@ def main() -> None:
     suite = SUITES[args.suite]
     if args.sections:
         suite.sections = tuple(args.sections.split(","))
+    if args.rate:
+        suite.rate = args.rate
+    if args.kinesis_rate:
+        suite.kinesis_rate = args.kinesis_rate
     engines = tuple(args.engines.split(","))
     settings = Settings(runs=args.runs, commit_ms=args.commit_ms, max_load=args.run_max_load)
     cases = [c for c in build_cases(suite, engines)
