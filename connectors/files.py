@@ -136,8 +136,8 @@ def _after_line(data: bytes, count: int, total: int, line_bytes: float) -> int:
     while seen > count:  # back: drop newlines past the count-th
         at = data.rindex(b"\n", 0, at)
         seen -= 1
-    if seen == count and (at == 0 or data[at - 1] != 10):
-        at = data.rindex(b"\n", 0, at) + 1 if count else 0
+    if data[at - 1] != 10:  # mid-line (the guess was right): back to the line's start
+        at = data.rindex(b"\n", 0, at) + 1
     return at
 
 

@@ -350,13 +350,7 @@ def _distinct_rows(indices: list[np.ndarray], sizes: list[int]) -> tuple[list[li
     present = np.flatnonzero(np.bincount(code, minlength=combinations))
     number = np.empty(combinations, np.int64)
     number[present] = np.arange(len(present))
-    rows = []
-    for value in present.tolist():
-        row = []
-        for size in reversed(sizes):
-            value, digit = divmod(value, size)
-            row.append(digit)
-        rows.append(row[::-1])
+    rows = np.stack(np.unravel_index(present, sizes), axis=1).tolist()
     return rows, number[code]
 
 

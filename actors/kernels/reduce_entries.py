@@ -112,28 +112,15 @@ class MultisetState(_Entries):
 def _extreme_only(net: pa.Table, extreme: str) -> pa.Table:
     """Per group of a :func:`_net` table, its first valid value (``min``) or last (``max``).
 
-    Null values sort first and are never a group's min or max (nor its only
-    entry: a group of nulls keeps its null entries, as the full multiset would).
+    Null values are dropped: :func:`finish_multiset` never reads them for
+    ``min`` or ``max``, so a group without values gives null either way.
     """
+    net = net.filter(net.column(V).is_valid())
     if net.num_rows == 0:
         return net
-    valid = net.column(V).is_valid()
-    if not pc.all(valid).as_py():
-        kept = net.filter(valid)
-        groups_with_values = np.unique(_np(kept.column(G)))
-        nulls_only = net.filter(pc.and_(pc.invert(valid), pa.array(
-            ~np.isin(_np(net.column(G)), groups_with_values))))
-        net = kept
-    else:
-        nulls_only = None
-    if net.num_rows:
-        starts = segment_starts(_np(net.column(G)))
-        rows = starts if extreme == "min" else segment_ends(starts, net.num_rows)
-        net = net.take(pa.array(rows))
-    if nulls_only is not None and nulls_only.num_rows:
-        net = pa.concat_tables([nulls_only, net])
-        net = net.take(pc.sort_indices(net, sort_keys=[(G, "ascending")])).combine_chunks()
-    return net
+    starts = segment_starts(_np(net.column(G)))
+    rows = starts if extreme == "min" else segment_ends(starts, net.num_rows)
+    return net.take(pa.array(rows))
 
 
 def _net(table: pa.Table) -> pa.Table:
