@@ -36,6 +36,7 @@ from raystream.connectors.base import (
     PartitionReader,
     RecordError,
     SourceSpec,
+    reader_idle_until,
     reader_metrics,
     reader_partition_lags,
 )
@@ -181,7 +182,8 @@ class ReaderActor:
                 client.read_batch(0, _KEEPALIVE_S)  # keep the client alive while paused
                 self._ask_for_room(blocked)
             ended = self.stopping or self._source_ended(client)
-            due = _time.monotonic() - batch.opened >= self.config.autocommit_ms / 1000
+            due = batch.due(_time.monotonic(), self.config.autocommit_ms / 1000,
+                            reader_idle_until(client))
             if ended or due or (blocked and batch.rows > 0):
                 next_time = self._close(client, batch, ended, blocked)
                 if next_time >= END:

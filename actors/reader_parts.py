@@ -58,6 +58,25 @@ class Minibatch:
     opened: float
     rows: int = 0
 
+    def due(self, now: float, autocommit_s: float, idle_until: float | None = None) -> bool:
+        """True when the minibatch should close now.
+
+        It closes once it has been open ``autocommit_s``, or earlier when it
+        holds rows and the source said it will return nothing before then
+        (``idle_until``, e.g. Kinesis's next allowed GetRecords): waiting
+        would only add latency, never rows.
+
+        Args:
+            now: The monotonic time.
+            autocommit_s: The longest a minibatch stays open.
+            idle_until: The monotonic time before which the source returns
+                no records (None: unknown, it may return some at any time).
+        """
+        close_at = self.opened + autocommit_s
+        if now >= close_at:
+            return True
+        return self.rows > 0 and idle_until is not None and idle_until >= close_at
+
 
 @dataclass
 class Backlog:

@@ -235,6 +235,18 @@ def reader_metrics(reader: PartitionReader) -> dict[str, float]:
     return dict(method()) if callable(method) else {}
 
 
+def reader_idle_until(reader: PartitionReader) -> float | None:
+    """When the reader can next return records, if it has ``idle_until()``.
+
+    The optional method returns a ``time.monotonic()`` time before which
+    :meth:`PartitionReader.read_batch` will return nothing (Kinesis: the next
+    GetRecords call each shard is allowed), or None if records may come at
+    any time. Readers without it report None.
+    """
+    method = getattr(reader, "idle_until", None)
+    return method() if callable(method) else None
+
+
 def reader_partition_lags(reader: PartitionReader) -> dict[str, float]:
     """Records behind the end, per partition id, if the reader has ``partition_lags()``.
 

@@ -327,6 +327,15 @@ class KinesisReader:
         behind = [s.millis_behind for s in self.shards if s.millis_behind is not None]
         return {"millis_behind_latest": float(max(behind))} if behind else {}
 
+    def idle_until(self) -> float | None:
+        """The earliest next GetRecords call of an open shard (None: paused or all ended).
+
+        A caught-up shard waits ``idle_poll_s`` between calls, so the reader
+        knows no record can come before then and may commit at once.
+        """
+        waits = [s.next_poll for s in self.shards if not s.ended]
+        return min(waits) if waits and not self.paused else None
+
     def exhausted(self) -> bool:
         """True once every shard is closed and was read to its end."""
         return all(s.ended for s in self.shards)
