@@ -15,6 +15,7 @@ from raystream.actors.metrics import ActorMetrics, MetricTags
 from raystream.actors.outbox import Outbox, Route
 from raystream.actors.protocol import FrontierTracker
 from raystream.actors.reader import error_batch
+from raystream.actors.trace import BatchTrace
 
 log = logging.getLogger("raystream.operator")
 _MAX_LOGGED_ERRORS = 20
@@ -60,6 +61,7 @@ class OperatorActor:
         self.batches_in = 0
         self.snapshots = 0
         self.metrics = ActorMetrics(metrics)
+        self.trace = BatchTrace("operator", name)
         gc.freeze()  # as in ReaderActor.__init__: full collections skip start-up objects
 
     def receive(self, port: int, sender: str, incarnation: int,
@@ -107,6 +109,7 @@ class OperatorActor:
                     self._hand_over(frontier, self.kernel.snapshot())
                 self._errors()
                 self.outbox.progress(frontier, is_cut)
+                self.trace.event("frontier", frontier)
                 self.error_outbox.progress(frontier, is_cut)
         self.outbox.flush()
         self.error_outbox.flush()

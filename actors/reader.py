@@ -32,6 +32,7 @@ from raystream.actors.reader_parts import (
     ReaderConfig,
     error_batch,
 )
+from raystream.actors.trace import BatchTrace
 from raystream.connectors.base import (
     PartitionReader,
     RecordError,
@@ -81,6 +82,7 @@ class ReaderActor:
         self.boot = uuid.uuid4().hex
         self.backlog = Backlog()
         self.metrics = ActorMetrics(config.metrics)
+        self.trace = BatchTrace("reader", config.name)
         self.stats_: dict[str, Any] = {"rows": 0, "records": 0, "errors": 0, "bytes": 0,
                                        "commits": 0, "paused": False, "in_flight": 0,
                                        "rewinds": 0, "opens": 0}
@@ -246,6 +248,7 @@ class ReaderActor:
             if failed:
                 self._bad_records(tuple(failed), batch.time)
             self.outbox.data(batch.time, rows)
+            self.trace.event("read", batch.time, parsed.batch.num_rows)
             # Rows read, not rows sent: a combiner fused in here sends partial aggregates.
             batch.rows += parsed.batch.num_rows
             self.stats_["rows"] += parsed.batch.num_rows
@@ -261,6 +264,7 @@ class ReaderActor:
         closed, allowance = self._call(
             self.coordinator.close_minibatch, self.config.reader_id, batch.time, batch.rows,
             client.position(), ended, self.backlog.in_flight, hungry)
+        self.trace.event("close", batch.time, batch.rows)
         if self.config.backlog_limited and not ended:
             self.backlog.allowance = allowance
         self._send_progress(closed.next_time, closed)

@@ -13,6 +13,7 @@ from raystream.actors.messages import Data, Message
 from raystream.actors.metrics import ActorMetrics, MetricTags
 from raystream.actors.protocol import END, FrontierTracker
 from raystream.actors.sink_output import Output, open_output
+from raystream.actors.trace import BatchTrace
 from raystream.connectors.base import RecordError, SinkSpec
 from raystream.connectors.batch import concat_batches
 
@@ -73,6 +74,7 @@ class SinkActor:
         self.rows_written = 0
         self.errors: list[RecordError] = []
         self.metrics = ActorMetrics(metrics)
+        self.trace = BatchTrace("sink", name)
         self.failure: str | None = None
         self.marks = CheckpointMarks()
         self.awaiting: int | None = None
@@ -157,6 +159,7 @@ class SinkActor:
         for time in sorted(t for t in self.pending if t < frontier):
             self._write(self.format(time, concat_batches(self.pending.pop(time))))
         self.output.flush()  # type: ignore[union-attr]
+        self.trace.event("flushed", frontier)
         self.reported = frontier
         self.coordinator.sink_flushed.remote(self.fence.incarnation, self.sink_id, frontier)
 

@@ -206,6 +206,8 @@ class Settings:
         max_load_wait_s: Longest such wait.
         suspend: Hand the bulk input over while the engine is suspended (else the
             window starts when the injection starts and includes it).
+        trace: Run raystream with its batch trace on and, after each latency
+            run, break its late rows down by stage (``bench/latency_trace.py``).
     """
 
     runs: int = 3
@@ -216,4 +218,5 @@ class Settings:
     max_load: float = 99.0
     max_load_wait_s: float = 600.0
     suspend: bool = True
+    trace: bool = False
     extra: dict[str, object] = field(default_factory=dict)

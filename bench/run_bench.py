@@ -128,6 +128,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--kinesis-rate", type=int, default=None,
                         help="rows/s of the Kinesis latency run (default: the suite's)")
     parser.add_argument("--commit-ms", type=int, default=200)
+    parser.add_argument("--trace", action="store_true",
+                        help="latency runs: trace raystream's batches and print where the "
+                             "late rows waited (bench/latency_trace.py)")
     parser.add_argument("--max-load", type=float, default=1.5,
                         help="before starting, wait until the 1-minute load average stays "
                              "below this for --quiet-start seconds")
@@ -151,7 +154,8 @@ def main() -> None:
     if args.kinesis_rate:
         suite.kinesis_rate = args.kinesis_rate
     engines = tuple(args.engines.split(","))
-    settings = Settings(runs=args.runs, commit_ms=args.commit_ms, max_load=args.run_max_load)
+    settings = Settings(runs=args.runs, commit_ms=args.commit_ms, max_load=args.run_max_load,
+                        trace=args.trace)
     cases = [c for c in build_cases(suite, engines)
              if all(part in c.key for part in args.only.split(",") if part)]
     services, inputs = Services(args.services), Inputs(args.data_dir)

@@ -21,9 +21,9 @@ Every engine goes through the same steps:
    stamped with its injection time ``ts`` (microseconds); for each inserted
    output row, latency = arrival at the observer - ``ts`` (a reduce's row
    carries ``max(ts)`` of its group, i.e. its newest input). The first 2 s of
-   rows are left out (warm-up). The output is read without a pause until the
-   commit interval plus 1 s after the last injection, and only then is the
-   expected result computed, so no row is stamped late by the harness.
+   rows are left out (warm-up). The output is read and stamped on a thread
+   of its own (``channels.Observed``), so no row is stamped late because the
+   harness was injecting, checking or sampling memory.
 5. The engine is stopped (SIGTERM, then SIGKILL for every process left), and
    the whole output folded and compared with the expected result.
 
@@ -40,11 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import latency_trace
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from cases import Case, Settings
-from channels import Channel, FilesChannel, KafkaChannel, KinesisChannel
+from channels import Channel, FilesChannel, KafkaChannel, KinesisChannel, Observed
 from engine_proc import MB, EngineProcess
 from workloads import Progress, check, compute, expected, make_rows, parse_changelog, warmup_rows
 
@@ -89,6 +90,7 @@ class Output:
     """The output seen so far: every chunk with its arrival time."""
 
     chunks: list[tuple[float, bytes]] = field(default_factory=list)
+    latency_start: float = 0.0  # wall time the fixed-rate injection began
 
     def table(self) -> pa.Table | None:
         """The whole changelog parsed."""
@@ -218,7 +220,7 @@ def _latency(case: Case, channel: Channel, engine: EngineProcess, output: Output
     per_tick = max(1, round(case.rows * TICK_S))
     batches, sent = [warm], 0
     worst_inject = 0.0
-    start = time.time()
+    start = output.latency_start = time.time()
     next_tick = time.monotonic()
     end = next_tick + duration
     while time.monotonic() < end and sent + per_tick <= pool.num_rows:
@@ -237,10 +239,6 @@ def _latency(case: Case, channel: Channel, engine: EngineProcess, output: Output
                 output.chunks.append(got)
     result.notes["rate_rows_per_s"] = sent / max(time.time() - start, 1e-9)
     result.notes["slowest_injection_ms"] = round(worst_inject * 1e3)
-    # Output is stamped when it is read: keep reading while the last rows come through,
-    # before the expected result is computed (that took up to ~1 s at high rates, and the
-    # last ticks' output was stamped that much late).
-    _drain(channel, output, settings.commit_ms / 1000 + 1.0)
     everything = pa.concat_tables(batches)
     progress = Progress(case.workload, compute(everything, case.workload))
     for chunk in output.chunks:
@@ -284,10 +282,14 @@ def run_case(case: Case, run: int, services: Services, settings: Settings,
     work.mkdir(parents=True)
     result = Result(case.key, run, loadavg=os.getloadavg())
     channel, env = make_channel(case, services, work, name)
+    traced = settings.trace and case.kind == "latency" and case.engine == "raystream"
+    if traced:
+        env = {**(env or {}), latency_trace.TRACE_DIR_ENV: str(work / "trace")}
     if case.kind == "throughput" and isinstance(channel, FilesChannel) and bulk_file:
         channel.prepare_file(bulk_file)
     elif case.kind == "throughput":
         channel.prepare(bulk)
+    channel = Observed(channel)
     argv = case.argv(settings.commit_ms) + channel.engine_args()
     engine = EngineProcess(argv, work / "engine", env=env,
                            memory_interval_s=LATENCY_MEMORY_INTERVAL_S if case.kind == "latency"
@@ -305,6 +307,8 @@ def run_case(case: Case, run: int, services: Services, settings: Settings,
         else:
             injected = _latency(case, channel, engine, output, warm, result, settings, duration)
         _drain(channel, output, settings.commit_ms / 1000 + 1.0)
+        if traced:
+            _explain_late_rows(output, work / "trace", result, settings)
     except Failed as exc:
         result.status, _, result.problem = str(exc).partition(": ")
     finally:
@@ -322,6 +326,21 @@ def run_case(case: Case, run: int, services: Services, settings: Settings,
     if result.status == "ok":
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _explain_late_rows(output: Output, trace_dir: Path, result: Result,
+                       settings: Settings) -> None:
+    """Prints (and notes) where the rows later than the commit interval + 100 ms waited."""
+    since_us = int((output.latency_start + LATENCY_SKIP_S) * 1e6)
+    chunks = [(arrival, table) for arrival, chunk in output.chunks
+              if (table := parse_changelog(chunk)) is not None and "ts" in table.column_names]
+    late = latency_trace.late_rows(chunks, since_us, settings.commit_ms + 100.0)
+    stages = latency_trace.breakdown(latency_trace.load_trace(trace_dir), late)
+    result.notes["late_rows"] = late.num_rows
+    result.notes["late_minibatches"] = stages
+    print(f"{result.case} run {result.run}: {late.num_rows} rows over "
+          f"{settings.commit_ms + 100} ms; where the worst minibatches waited (ms):")
+    print(latency_trace.render(stages) if stages else "  (none)")
 
 
 def median(results: list[Result], attr: str) -> float | None:

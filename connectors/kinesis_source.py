@@ -6,7 +6,10 @@ throttled shard (or one whose call failed transiently) waits out its own
 exponential backoff with jitter while the reader's other shards go on. An
 expired iterator is renewed ``AFTER_SEQUENCE_NUMBER`` of the last record
 returned. A closed shard is exhausted once GetRecords returns no
-``NextShardIterator`` (every record of it was returned).
+``NextShardIterator`` (every record of it was returned). A caught-up shard
+waits ``idle_poll_s`` before its next call; :meth:`KinesisReader.idle_until`
+tells the reader actor so, and it commits what it has at once rather than
+holding it for the rest of the commit interval.
 
 Positions are ``{shard: {"sequence": ..., "end": ...}}``: the sequence number
 of the last record returned (None: nothing yet, TRIM_HORIZON) and whether the
