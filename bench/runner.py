@@ -323,7 +323,7 @@ def run_case(case: Case, run: int, services: Services, settings: Settings,
         result.verified = not result.problem
         if result.problem:
             result.status = "wrong output"
-    if result.status == "ok":
+    if result.status == "ok" and not traced:  # a traced run's files stay for a closer look
         shutil.rmtree(work, ignore_errors=True)
     return result
 
