@@ -221,14 +221,17 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.5)
     parser.add_argument("--read-opt", action="append", default=[])
     parser.add_argument("--run-opt", action="append", default=[])
+    parser.add_argument("--kafka-opt", action="append", default=[],
+                        help="librdkafka settings of the reader (k=v), e.g. "
+                             "queued.min.messages=100000 for librdkafka's default prefetch")
     parser.add_argument("--commit-ms", type=int, default=200)
     parser.add_argument("--services", type=Path, default=BENCH / "results" / "services")
     args = parser.parse_args()
     partitions = args.partitions or (1 if args.source == "files" else 4)
-    label = ",".join(args.read_opt + args.run_opt)
+    label = ",".join(args.read_opt + args.run_opt + args.kafka_opt)
     case = Case("profile", args.source, args.workload, args.rows, "raystream",
                 partitions=partitions, read_opts=tuple(args.read_opt),
-                run_opts=tuple(args.run_opt), label=label)
+                run_opts=tuple(args.run_opt), kafka_opts=tuple(args.kafka_opt), label=label)
     inputs, services = Inputs(BENCH / "data"), runner.Services(args.services)
     bulk = inputs.table(case)
     bulk_file = inputs.file(case.rows) if case.source == "files" else None
