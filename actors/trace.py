@@ -26,7 +26,6 @@ import time
 from typing import IO
 
 TRACE_DIR_ENV = "RAYSTREAM_TRACE_DIR"
-FIELDS = ("wall_time_s", "event", "commit_time", "rows")
 
 
 class BatchTrace:
