@@ -11,37 +11,23 @@ nothing a graceful stop would save.
 
 A Ray the user started (``ray.init`` before ``pw.run``) or joined is left to
 the user and to Ray's own exit handler.
-
-The processes of a local Ray get ``MALLOC_ARENA_MAX=2`` (unless the variable
-is set already; the driver's own environment is left as it was). By default
-glibc gives each thread of a process a malloc arena of its own, up to 8 per
-core, and memory freed in one stays mapped there. Over a 10M-message Kafka
-groupby with ``max_backlog_size``, each reader's PSS then grew 41 MB and the
-pipeline's peak 11% above the 1M run's; with two arenas, 5%
-(``bench/profile_case.py --mode memory``). Nodes started with ``ray start``
-take it from their own environment (``cluster.yaml`` sets it).
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import ray
 
 log = logging.getLogger("raystream.ray")
 
-__all__ = ["LOCAL_RAY_ENV", "descendants", "ensure_ray", "fast_local_shutdown", "inherited_env"]
-
-LOCAL_RAY_ENV = {"MALLOC_ARENA_MAX": "2"}
-"""Set for the processes of a local Ray (see the module docstring)."""
+__all__ = ["descendants", "ensure_ray", "fast_local_shutdown"]
 
 _TERM_GRACE_S = 0.2
 """How long the node's processes get to exit on SIGTERM before SIGKILL."""
@@ -52,27 +38,10 @@ def ensure_ray() -> None:
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS") or None
-    with contextlib.nullcontext() if address else inherited_env(LOCAL_RAY_ENV):
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True,
-                 configure_logging=False)
+    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True,
+             configure_logging=False)
     if address is None:
         atexit.register(fast_local_shutdown)  # runs before Ray's own atexit shutdown
-
-
-@contextlib.contextmanager
-def inherited_env(values: dict[str, str]) -> Iterator[None]:
-    """Sets the variables not set yet while inside, for the processes started there.
-
-    Args:
-        values: Variable -> value; a variable already in the environment keeps its value.
-    """
-    added = {k: v for k, v in values.items() if k not in os.environ}
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for key in added:
-            os.environ.pop(key, None)
 
 
 def fast_local_shutdown() -> None:

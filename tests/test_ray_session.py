@@ -23,7 +23,7 @@ from tests.services._proc import start_time
 ROOT = Path(__file__).resolve().parents[1]
 
 _DRIVER = """
-import json, os, sys
+import json, sys
 import ray
 from raystream.actors.ray_session import descendants, ensure_ray
 
@@ -35,10 +35,6 @@ class Probe:
         import os
         return os.getpid()
 
-    def malloc_arena_max(self):
-        import os
-        return os.environ.get("MALLOC_ARENA_MAX")
-
     def loads_the_api(self):
         import raystream.actors.operator, raystream.actors.reader  # noqa: F401
         return "raystream._api" in sys.modules or "raystream.table" in sys.modules
@@ -46,14 +42,12 @@ class Probe:
 probe = Probe.remote()
 actor_pid = ray.get(probe.pid.remote())
 api_in_actor = ray.get(probe.loads_the_api.remote())
-arenas = ray.get(probe.malloc_arena_max.remote())
 node = ray._private.worker._global_node
 pids = [info.process.pid for infos in node.all_processes.values() for info in infos]
 raylet = node.all_processes["raylet"][0].process.pid
 below = descendants([raylet])
 json.dump({"node": pids, "below_raylet": below, "actor": actor_pid,
-           "api_in_actor": api_in_actor, "api_in_driver": "raystream._api" in sys.modules,
-           "arenas_in_actor": arenas, "arenas_in_driver": os.environ.get("MALLOC_ARENA_MAX")},
+           "api_in_actor": api_in_actor, "api_in_driver": "raystream._api" in sys.modules},
           open(sys.argv[1], "w"))
 """
 
@@ -87,19 +81,6 @@ def test_the_local_ray_raystream_started_leaves_no_process_at_exit(tmp_path: Pat
 def test_actor_processes_do_not_load_the_public_api(tmp_path: Path) -> None:
     pids = _run_driver(tmp_path, _DRIVER)
     assert pids["api_in_driver"] and not pids["api_in_actor"]
-
-
-def test_actor_processes_get_two_malloc_arenas_and_the_driver_keeps_its_env(tmp_path: Path,
-                                                                           monkeypatch) -> None:
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    pids = _run_driver(tmp_path, _DRIVER)
-    assert pids["arenas_in_actor"] == "2" and pids["arenas_in_driver"] is None
-
-
-def test_a_malloc_arena_max_the_user_set_is_kept(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    pids = _run_driver(tmp_path, _DRIVER)
-    assert pids["arenas_in_actor"] == "4" and pids["arenas_in_driver"] == "4"
 
 
 def test_a_ray_the_user_started_is_left_to_the_user(tmp_path: Path) -> None:
