@@ -48,11 +48,6 @@ class BatchTrace:
             # Line-buffered: the engine may be killed, and events are a few per batch.
             self.file = open(path, "a", buffering=1)  # noqa: SIM115 - closed in close()
 
-    @property
-    def on(self) -> bool:
-        """True if events are written."""
-        return self.file is not None
-
     def event(self, name: str, commit_time: int, rows: int = 0) -> None:
         """Records one event now."""
         if self.file is not None:

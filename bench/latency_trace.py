@@ -2,7 +2,7 @@
 
 ``python bench/run_bench.py ... --only latency --engines raystream --trace``
 runs raystream with ``RAYSTREAM_TRACE_DIR`` set (see ``actors/trace.py``) and,
-after each latency run, prints for the latest minibatches (commit times) how
+after each latency run, prints for the worst minibatches (commit times) how
 long their worst row spent in each stage:
 
 - ``to read``: from its injection (``ts``) to the first read of its
@@ -102,11 +102,12 @@ def breakdown(trace: Trace, late: pa.Table, limit: int = 8) -> list[dict[str, An
     if late.num_rows == 0:
         return []
     worst = late.sort_by([("latency_ms", "descending")])
-    times = worst["time"].to_numpy()
-    _, first = np.unique(times, return_index=True)
-    rows = worst.take(pa.array(np.sort(first)[:limit]))
-    counts = dict(zip(*np.unique(times, return_counts=True), strict=True))
-    return [_stages(trace, row, counts[row["time"]]) for row in rows.to_pylist()]
+    _, first, counts = np.unique(worst["time"].to_numpy(), return_index=True,
+                                 return_counts=True)
+    order = np.argsort(first)[:limit]  # each time's worst row, worst first
+    rows = worst.take(pa.array(first[order]))
+    return [_stages(trace, row, int(count))
+            for row, count in zip(rows.to_pylist(), counts[order], strict=True)]
 
 
 def _stages(trace: Trace, row: dict[str, Any], count: int) -> dict[str, Any]:

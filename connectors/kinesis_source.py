@@ -232,9 +232,8 @@ class KinesisReader:
             now = self.clock()
             if self.exhausted() or now >= deadline:
                 return None
-            waits = [s.next_poll for s in self.shards if not s.ended]
-            wake = min(waits) if waits and not self.paused and max_records > 0 else deadline
-            self.sleep(max(min(wake, deadline) - now, 0.001))
+            wake = self.idle_until() if max_records > 0 else None
+            self.sleep(max(min(deadline if wake is None else wake, deadline) - now, 0.001))
 
     def _poll_ready(self, max_records: int) -> ParsedBatch | None:
         """Polls each shard that is due once, round robin; the first records win."""

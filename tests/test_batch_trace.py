@@ -30,7 +30,7 @@ def _latency_trace():
 def test_off_without_the_directory(monkeypatch, tmp_path):
     monkeypatch.delenv(TRACE_DIR_ENV, raising=False)
     trace = BatchTrace("reader", "job:reader0:kafka:0")
-    assert not trace.on
+    assert trace.file is None
     trace.event("read", 2, 10)  # a no-op
     trace.close()
     assert list(tmp_path.iterdir()) == []
